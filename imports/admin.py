@@ -1,0 +1,89 @@
+from typing import Any
+
+from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+
+from imports.models import ImportErrorRecord, ImportEvent, ImportJob
+
+INLINE_ERROR_LIMIT = 100
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class FirstErrorsFormSet(BaseInlineFormSet):
+    """An import may hold thousands of error records; the inline shows the first ones."""
+
+    def get_queryset(self):  # noqa: ANN201 - Django's signature
+        return super().get_queryset()[:INLINE_ERROR_LIMIT]
+
+
+class ImportErrorRecordInline(ReadOnlyMixin, admin.TabularInline):
+    model = ImportErrorRecord
+    formset = FirstErrorsFormSet
+    fields = ["row", "field", "error_type", "message", "raw_data"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = f"Errors (first {INLINE_ERROR_LIMIT})"
+
+
+class ImportEventInline(ReadOnlyMixin, admin.TabularInline):
+    model = ImportEvent
+    fields = ["created_at", "old_status", "new_status", "actor", "message"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Imports are created by uploading a file, never edited by hand."""
+
+    list_display = [
+        "original_filename",
+        "status",
+        "processed_rows",
+        "total_rows",
+        "created_count",
+        "updated_count",
+        "error_count",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["status", "on_error", "on_existing"]
+    list_select_related = ["created_by"]
+    search_fields = ["original_filename", "file_hash", "id"]
+    date_hierarchy = "created_at"
+    inlines = [ImportEventInline, ImportErrorRecordInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in ImportJob._meta.fields]
+
+
+@admin.register(ImportErrorRecord)
+class ImportErrorRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["import_job", "row", "field", "error_type", "message"]
+    list_filter = ["error_type"]
+    list_select_related = ["import_job"]
+    search_fields = ["message", "raw_data"]
+    raw_id_fields = ["import_job"]
+    show_full_result_count = False
+
+
+@admin.register(ImportEvent)
+class ImportEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["created_at", "import_job", "old_status", "new_status", "actor", "message"]
+    list_filter = ["new_status"]
+    list_select_related = ["import_job", "actor"]
+    date_hierarchy = "created_at"
+    raw_id_fields = ["import_job"]

@@ -1,0 +1,87 @@
+from typing import Any
+
+from django import forms
+
+from jobs.models import EDITABLE_FIELDS, Job, Printer
+from jobs.status import JobStatus, next_statuses
+from jobs.validation import (
+    FILE_NAME_MAX,
+    NOTES_MAX,
+    check_printer_assignable,
+    check_status,
+    clean_customer,
+    clean_name,
+    clean_priority,
+    clean_text,
+)
+
+
+class JobForm(forms.ModelForm):
+    """The editable fields of a job (SPEC section 3) with their rules.
+
+    Carries the `version` the edit is based on, so a save over someone else's change is refused.
+    """
+
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Job
+        fields = EDITABLE_FIELDS
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        current = self.instance.status if self.instance.pk else None
+        allowed = next_statuses(current) if current else JobStatus.values
+        self.fields["status"].choices = [(s, JobStatus(s).label) for s in allowed]
+        self.fields["printer"].queryset = Printer.objects.filter(is_active=True) | (
+            Printer.objects.filter(pk=self.instance.printer_id)
+        )
+        self.fields["printer"].error_messages["invalid_choice"] = (
+            "Choose an active printer: that one is inactive or no longer exists."
+        )
+        self.fields["priority"].widget.attrs.update(min=0, max=10)
+        self.fields["notes"].widget = forms.Textarea(attrs={"rows": 3, "maxlength": NOTES_MAX})
+        if self.instance.pk and not self.is_bound:
+            self.initial["version"] = self.instance.version
+
+    def clean_name(self) -> str:
+        return clean_name(self.cleaned_data.get("name"))
+
+    def clean_priority(self) -> int:
+        return clean_priority(self.cleaned_data.get("priority"))
+
+    def clean_notes(self) -> str:
+        return clean_text(self.cleaned_data.get("notes"), label="Notes", max_length=NOTES_MAX)
+
+    def clean_file_name(self) -> str:
+        return clean_text(
+            self.cleaned_data.get("file_name"), label="File name", max_length=FILE_NAME_MAX
+        )
+
+    def clean_status(self) -> str:
+        status = self.cleaned_data["status"]
+        check_status(self.instance.status if self.instance.pk else None, status)
+        return status
+
+    def clean_printer(self) -> Printer | None:
+        printer = self.cleaned_data.get("printer")
+        check_printer_assignable(printer, self.instance.printer_id if self.instance.pk else None)
+        return printer
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "is_business" in data and "customer_name" in data:
+            try:
+                data["customer_name"] = clean_customer(data["is_business"], data["customer_name"])
+            except forms.ValidationError as error:
+                self.add_error("customer_name", error)
+        return data
+
+    def _post_clean(self) -> None:
+        # Leave the instance untouched: Job.apply_changes diffs the cleaned values against
+        # the stored ones, and the rules above already cover the model's constraints.
+        pass
+
+    def changes(self) -> dict[str, Any]:
+        """The edited values, to hand to Job.apply_changes."""
+        return {name: self.cleaned_data[name] for name in EDITABLE_FIELDS}

@@ -1,0 +1,260 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from jobs.status import InvalidTransition, JobStatus, apply_status, can_cancel
+
+EDITABLE_FIELDS = (
+    "name",
+    "status",
+    "priority",
+    "is_business",
+    "customer_name",
+    "notes",
+    "file_name",
+    "printer",
+)
+
+
+class Printer(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VersionConflict(Exception):
+    """The job changed since the caller read it; nothing was written."""
+
+    def __init__(self, latest: Job):
+        self.latest = latest
+        super().__init__(f"Job {latest.pk} was changed by someone else (now version {latest.version}).")
+
+
+class NotCancellable(Exception):
+    def __init__(self, job: Job):
+        self.job = job
+        super().__init__(f"A {job.status} job cannot be cancelled.")
+
+
+class JobQuerySet(models.QuerySet):
+    def with_related(self) -> JobQuerySet:
+        return self.select_related("printer", "updated_by", "created_by", "cancelled_by")
+
+
+class Job(models.Model):
+    name = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=20, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True
+    )
+    priority = models.PositiveSmallIntegerField(default=0, db_index=True)
+    is_business = models.BooleanField(default=False)
+    customer_name = models.CharField(max_length=200, blank=True, default="")
+    notes = models.CharField(max_length=1000, blank=True, default="")
+    file_name = models.CharField(max_length=255, blank=True, default="")
+    printer = models.ForeignKey(
+        Printer, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    reference = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cancellation_reason = models.CharField(max_length=255, blank=True, default="")
+    version = models.PositiveIntegerField(default=1)
+    source_import = models.ForeignKey(
+        "imports.ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=JobStatus.values), name="job_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__gte=0, priority__lte=10), name="job_priority_0_10"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_business=False) | ~Q(customer_name=""),
+                name="job_business_needs_customer",
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="job_name_not_empty"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-updated_at"], name="job_status_updated_idx"),
+            models.Index(fields=["-updated_at", "-id"], name="job_updated_id_idx"),
+            models.Index(fields=["is_business", "-updated_at"], name="job_business_updated_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("jobs:detail", args=[self.pk])
+
+    def insert(self, *, actor: Any, kind: str = "created") -> None:
+        """Save this new job with its `created` (or `imported`) event."""
+        self.created_by = self.updated_by = actor
+        with transaction.atomic():
+            self.save(force_insert=True)
+            JobEvent.objects.create(
+                job=self,
+                actor=actor,
+                kind=kind,
+                changes={name: [None, _event_value(getattr(self, name))] for name in EDITABLE_FIELDS},
+                created_at=self.created_at,
+            )
+
+    @property
+    def can_cancel(self) -> bool:
+        return can_cancel(self.status)
+
+    def apply_changes(
+        self,
+        changes: dict[str, Any],
+        *,
+        actor: Any,
+        expected_version: int | None = None,
+        reason: str = "",
+        at: datetime | None = None,
+    ) -> JobEvent | None:
+        """Write `changes` (editable fields only) as one version-checked save with one JobEvent.
+
+        A save that changes nothing writes nothing and returns None. Raises VersionConflict when
+        the row moved past `expected_version`, InvalidTransition for a forbidden status change.
+        """
+        unknown = set(changes) - set(EDITABLE_FIELDS)
+        if unknown:
+            raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
+        at = at or timezone.now()
+        base_version = self.version if expected_version is None else expected_version
+        before = {name: _event_value(getattr(self, name)) for name in changes}
+        touched: list[str] = []
+        for name, value in changes.items():
+            if name == "status":
+                touched += apply_status(self, value, actor=actor, at=at, reason=reason)
+            elif getattr(self, name) != value:
+                setattr(self, name, value)
+                touched.append(name)
+        diff = {
+            name: [before[name], _event_value(getattr(self, name))]
+            for name in changes
+            if before[name] != _event_value(getattr(self, name))
+        }
+        if not diff:
+            return None
+        kind = JobEvent.Kind.UPDATED
+        if set(diff) == {"status"}:
+            is_cancel = self.status == JobStatus.CANCELLED
+            kind = JobEvent.Kind.CANCELLED if is_cancel else JobEvent.Kind.STATUS_CHANGED
+        return self._write(touched, diff, kind=kind, actor=actor, at=at, base_version=base_version)
+
+    def cancel(self, *, actor: Any, reason: str = "", expected_version: int | None = None) -> JobEvent:
+        if not self.can_cancel:
+            raise NotCancellable(self)
+        event = self.apply_changes(
+            {"status": JobStatus.CANCELLED},
+            actor=actor,
+            reason=reason.strip()[:255],
+            expected_version=expected_version,
+        )
+        assert event is not None  # cancelling always changes the status
+        return event
+
+    def _write(
+        self,
+        fields: list[str],
+        diff: dict[str, list[Any]],
+        *,
+        kind: str,
+        actor: Any,
+        at: datetime,
+        base_version: int,
+    ) -> JobEvent:
+        values = {name: getattr(self, name) for name in fields}
+        with transaction.atomic():
+            written = Job.objects.filter(pk=self.pk, version=base_version).update(
+                **values, updated_at=at, updated_by=actor, version=F("version") + 1
+            )
+            if not written:
+                latest = Job.objects.with_related().get(pk=self.pk)
+                raise VersionConflict(latest)
+            event = JobEvent.objects.create(
+                job=self, actor=actor, kind=kind, changes=diff, created_at=at
+            )
+        self.refresh_from_db()
+        return event
+
+
+def _event_value(value: Any) -> Any:
+    """A JSON-safe, human-readable value for a JobEvent diff."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, models.Model):
+        return str(value)
+    return value
+
+
+class JobEventKind(models.TextChoices):
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Updated"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    CANCELLED = "cancelled", "Cancelled"
+    IMPORTED = "imported", "Imported"
+
+
+class JobEvent(models.Model):
+    Kind = JobEventKind
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["job", "-created_at"], name="jobevent_job_created_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=JobEventKind.values),
+                name="jobevent_kind_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.job_id}"
+
+    @property
+    def actor_label(self) -> str:
+        return self.actor.get_username() if self.actor else "system"
+
+
+__all__ = ["InvalidTransition", "Job", "JobEvent", "NotCancellable", "Printer", "VersionConflict"]

@@ -1,0 +1,44 @@
+import csv
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from jobs.models import Job, Printer
+
+pytestmark = pytest.mark.django_db
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+
+
+@pytest.fixture(autouse=True)
+def var_dir(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+
+
+def run() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_is_idempotent_and_prints_a_working_login(client) -> None:
+    first = run()
+    password = first.strip().rsplit(" / ", 1)[1]
+    jobs, printers = Job.objects.count(), Printer.objects.count()
+    assert jobs == 300 and printers >= 4
+    second = run()
+    assert (Job.objects.count(), Printer.objects.count()) == (jobs, printers)
+    assert second.strip().endswith(f"demo / {password}")
+    assert client.login(username="demo", password=password)
+    user = get_user_model().objects.get(username="demo")
+    assert user.has_perm("jobs.change_job") and user.has_perm("imports.add_importjob")
+    assert set(Job.objects.values_list("status", flat=True)) >= {"pending", "running"}
+
+
+def test_seed_demo_creates_printers_named_in_the_valid_sample() -> None:
+    run()
+    with open(SAMPLES / "jobs-valid.csv", newline="") as sample:
+        named = {row["printer"] for row in csv.DictReader(sample) if row["printer"]}
+    assert named <= set(Printer.objects.filter(is_active=True).values_list("name", flat=True))
