@@ -118,7 +118,7 @@ class ImportJob(models.Model):
 class ImportErrorRecord(models.Model):
     import_job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="errors")
     row = models.PositiveIntegerField()
-    field = models.CharField(max_length=100, null=True, blank=True)
+    field = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 - null: the whole row
     error_type = models.CharField(max_length=20, choices=ErrorType.choices)
     message = models.CharField(max_length=500)
     raw_data = models.CharField(max_length=500, blank=True, default="")

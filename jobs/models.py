@@ -40,7 +40,9 @@ class VersionConflict(Exception):
 
     def __init__(self, latest: Job):
         self.latest = latest
-        super().__init__(f"Job {latest.pk} was changed by someone else (now version {latest.version}).")
+        super().__init__(
+            f"Job {latest.pk} was changed by someone else (now version {latest.version})."
+        )
 
 
 class NotCancellable(Exception):
@@ -126,7 +128,9 @@ class Job(models.Model):
                 job=self,
                 actor=actor,
                 kind=kind,
-                changes={name: [None, _event_value(getattr(self, name))] for name in EDITABLE_FIELDS},
+                changes={
+                    name: [None, _event_value(getattr(self, name))] for name in EDITABLE_FIELDS
+                },
                 created_at=self.created_at,
             )
 
@@ -174,7 +178,9 @@ class Job(models.Model):
             kind = JobEvent.Kind.CANCELLED if is_cancel else JobEvent.Kind.STATUS_CHANGED
         return self._write(touched, diff, kind=kind, actor=actor, at=at, base_version=base_version)
 
-    def cancel(self, *, actor: Any, reason: str = "", expected_version: int | None = None) -> JobEvent:
+    def cancel(
+        self, *, actor: Any, reason: str = "", expected_version: int | None = None
+    ) -> JobEvent:
         if not self.can_cancel:
             raise NotCancellable(self)
         event = self.apply_changes(

@@ -29,7 +29,13 @@ def test_a_valid_job_is_accepted() -> None:
         {"name": "x", "is_business": True, "customer_name": ""},
         {"name": ""},
     ],
-    ids=["unknown-status", "wrong-case-status", "priority-11", "business-no-customer", "empty-name"],
+    ids=[
+        "unknown-status",
+        "wrong-case-status",
+        "priority-11",
+        "business-no-customer",
+        "empty-name",
+    ],
 )
 def test_bad_job_rows_are_rejected(fields) -> None:
     assert_rejected(Job, **fields)
