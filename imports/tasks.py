@@ -1,0 +1,15 @@
+"""Thin task entry points for the cluster: each calls one domain function."""
+
+from imports.retention import cleanup_imports
+
+
+def cleanup_imports_task(actor: str = "schedule") -> dict:
+    """Run by the `imports-retention` schedule and the Cluster page's "Run retention now"."""
+    result = cleanup_imports(actor=actor)
+    return {
+        "imports": result.imports,
+        "error_records": result.error_records,
+        "events": result.events,
+        "files": result.files,
+        "orphan_files": result.orphan_files,
+    }
