@@ -214,6 +214,9 @@ IMPORT_MAX_UPLOAD_MB = env_int("IMPORT_MAX_UPLOAD_MB", 100)
 IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 1000)
 IMPORT_MAX_STORED_ERRORS = env_int("IMPORT_MAX_STORED_ERRORS", 10_000)
 IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 3)
+# A worker renews its claim on an import with every batch; a claim older than this means the
+# worker died, and the re-delivered task (or the stalled-import sweep) may resume the import.
+IMPORT_LEASE_SECONDS = env_int("IMPORT_LEASE_SECONDS", 60)
 IMPORT_RETENTION_DAYS = env_int("IMPORT_RETENTION_DAYS", 90)
 IMPORT_RETENTION_KEEP_FAILED = env_bool("IMPORT_RETENTION_KEEP_FAILED", True)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads stream to a temporary file
