@@ -1,6 +1,24 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.apps.registry import Apps
+from django.db.models.signals import post_migrate
 
 
 class ImportsConfig(AppConfig):
     name = "imports"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        post_migrate.connect(keep_retention_schedule, sender=self)
+
+
+def keep_retention_schedule(*, apps: Apps, using: str, **kwargs: Any) -> None:
+    """After every migrate (every deploy), keep the `imports-retention` schedule in place."""
+    from imports.retention import ensure_retention_schedule
+
+    try:
+        schedule_model = apps.get_model("django_q", "Schedule")
+    except LookupError:  # django_q migrated to zero: nothing to keep
+        return
+    ensure_retention_schedule(schedule_model, using=using)

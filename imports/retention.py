@@ -255,3 +255,57 @@ def _log(result: CleanupResult) -> None:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+SCHEDULE_NAME = "imports-retention"
+SCHEDULE_FUNC = "imports.tasks.cleanup_imports_task"
+SCHEDULE_DAILY = "D"  # django_q.models.Schedule.DAILY
+
+
+def ensure_retention_schedule(schedule_model: type, *, using: str = "default") -> None:
+    """Keep exactly one `imports-retention` schedule, run daily at IMPORT_RETENTION_HOUR.
+
+    Called after every migrate (a deploy), so it must leave a correct schedule alone: its
+    next run moves only when the configured hour changed, never just because of a deploy.
+    `schedule_model` is django_q's Schedule (the migration state's during post_migrate).
+    """
+    hour = getattr(settings, "IMPORT_RETENTION_HOUR", 3)
+    with transaction.atomic(using=using):
+        schedules = list(
+            schedule_model.objects.using(using)
+            .select_for_update()
+            .filter(name=SCHEDULE_NAME)
+            .order_by("pk")
+        )
+        for duplicate in schedules[1:]:
+            duplicate.delete()
+        schedule = schedules[0] if schedules else schedule_model(name=SCHEDULE_NAME)
+        wanted = {
+            "func": SCHEDULE_FUNC,
+            "schedule_type": SCHEDULE_DAILY,
+            "repeats": -1,
+            "args": None,
+            "kwargs": None,
+        }
+        changed = [field for field, value in wanted.items() if getattr(schedule, field) != value]
+        for field in changed:
+            setattr(schedule, field, wanted[field])
+        next_run = schedule.next_run and timezone.localtime(schedule.next_run)
+        if schedule.pk is None or not next_run or (next_run.hour, next_run.minute) != (hour, 0):
+            schedule.next_run = _next_at_hour(hour)
+            changed.append("next_run")
+        if changed:
+            schedule.save(using=using)
+            logger.info(
+                "import retention schedule saved: changed=%s next_run=%s",
+                ",".join(changed),
+                schedule.next_run.isoformat(),
+                extra={"event": "import_retention_schedule", "changed": changed},
+            )
+
+
+def _next_at_hour(hour: int) -> datetime:
+    """The next time it is hour:00 in the configured time zone."""
+    now = timezone.localtime()
+    candidate = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    return candidate if candidate > now else candidate + timedelta(days=1)
