@@ -1,0 +1,234 @@
+"""Atomic bulk status update (SPEC section 4): the one implementation behind the list page,
+the Django admin action and `manage.py bulk_update_status`.
+
+`bulk_update_status` never raises: it returns the JSON-serialisable response, either
+`{"updated_count", "failed_count", "results"}` or a top-level `{"error": {...}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from django.db import DatabaseError, OperationalError, transaction
+from django.utils import timezone
+
+from jobs.models import Job, JobEvent
+from jobs.status import STATUS_SIDE_EFFECT_FIELDS, InvalidTransition, JobStatus, apply_status
+
+logger = logging.getLogger(__name__)
+
+MAX_ITEMS = 100
+# Larger ids cannot exist (BigAutoField) and would overflow the database driver.
+MAX_ID = 2**63 - 1
+
+VALIDATION_ERROR = "VALIDATION_ERROR"
+DB_ERROR = "DB_ERROR"
+INTERNAL_ERROR = "INTERNAL_ERROR"
+INVALID_ID = "INVALID_ID"
+NOT_FOUND = "NOT_FOUND"
+INVALID_STATUS = "INVALID_STATUS"
+INVALID_TRANSITION = "INVALID_TRANSITION"
+ROLLED_BACK = "ROLLED_BACK"
+
+STATUS_LIST = ", ".join(JobStatus.values)
+MESSAGES = {
+    INVALID_ID: "The id must be a positive whole number.",
+    INVALID_STATUS: f"The status must be exactly one of: {STATUS_LIST}.",
+    ROLLED_BACK: "Not changed, because another item in this batch failed.",
+    DB_ERROR: "The database is busy. Nothing was changed; please try again.",
+    INTERNAL_ERROR: "Something went wrong on the server. Nothing was changed.",
+}
+
+# Every field a bulk status update may write; anything else stays untouched.
+ALWAYS_WRITTEN = ("status", "updated_at", "updated_by", "version")
+
+
+def bulk_update_status(items: object, *, actor: Any) -> dict[str, Any]:
+    """Set the status of up to MAX_ITEMS jobs, all or nothing. `items` is a list of
+    `{"id": int, "status": str}`; `actor` (a user or None for the system) is recorded."""
+    request_error = _request_error(items)
+    if request_error:
+        _log("rejected", actor, items, error=VALIDATION_ERROR)
+        return _top_level_error(VALIDATION_ERROR, request_error, retryable=False)
+    assert isinstance(items, list)
+    ids = [_valid_id(item.get("id")) for item in items]
+    try:
+        with transaction.atomic():
+            results, updated = _apply(items, ids, actor=actor, at=timezone.now())
+    except OperationalError:
+        # Busy/locked database, lost connection, lock timeout: the same call may succeed later.
+        logger.warning("bulk status update: database busy", exc_info=True)
+        _log("failed", actor, items, error=DB_ERROR)
+        return _top_level_error(DB_ERROR, MESSAGES[DB_ERROR], retryable=True)
+    except DatabaseError:
+        logger.exception("bulk status update: database error")
+        _log("failed", actor, items, error=DB_ERROR)
+        message = "The database refused the update. Nothing was changed."
+        return _top_level_error(DB_ERROR, message, retryable=False)
+    except Exception:
+        logger.exception("bulk status update: unexpected error")
+        _log("failed", actor, items, error=INTERNAL_ERROR)
+        return _top_level_error(INTERNAL_ERROR, MESSAGES[INTERNAL_ERROR], retryable=False)
+    failed_count = 0 if updated else len(items)
+    _log("updated" if updated else "rolled_back", actor, items, failed_count=failed_count)
+    return {
+        "updated_count": len(items) if updated else 0,
+        "failed_count": failed_count,
+        "results": results,
+    }
+
+
+def _request_error(items: object) -> str:
+    """The reason the request as a whole is refused, or "" when its items can be checked."""
+    if not isinstance(items, list):
+        return 'Send a list of {"id", "status"} objects.'
+    if len(items) > MAX_ITEMS:
+        return f"Too many items ({len(items)}): one batch takes at most {MAX_ITEMS} jobs."
+    for position, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            return f'Item {position} is not an object with "id" and "status".'
+    counts = Counter(_integer(item.get("id")) for item in items)
+    repeated = sorted(id_ for id_, count in counts.items() if id_ is not None and count > 1)
+    if repeated:
+        listed = ", ".join(str(id_) for id_ in repeated)
+        return f"Repeated ids: {listed}. Each job may appear only once in a batch."
+    return ""
+
+
+def _integer(value: object) -> int | None:
+    """`value` as an int when it is one (booleans are not), else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+def _valid_id(value: object) -> int | None:
+    number = _integer(value)
+    return number if number is not None and number > 0 else None
+
+
+def _apply(
+    items: list[dict[str, Any]], ids: list[int | None], *, actor: Any, at: datetime
+) -> tuple[list[dict[str, Any]], bool]:
+    """Check every item against the locked rows; write them all only if every item passes.
+
+    Returns the per-item results in input order and whether the batch was written.
+    """
+    wanted = [id_ for id_ in ids if id_ is not None and id_ <= MAX_ID]
+    jobs: dict[int, Job] = {}
+    if wanted:
+        # Lock in id order so two concurrent batches cannot deadlock (PostgreSQL); on SQLite
+        # the IMMEDIATE transaction already holds the write lock.
+        locked = (
+            Job.objects.select_related("cancelled_by")
+            .select_for_update(of=("self",))
+            .filter(pk__in=wanted)
+            .order_by("pk")
+        )
+        jobs = {job.pk: job for job in locked}
+
+    errors: list[tuple[str, str] | None] = []
+    changed: list[tuple[Job, str, list[str]]] = []
+    for item, id_ in zip(items, ids, strict=True):
+        status = item.get("status")
+        job = jobs.get(id_) if id_ is not None else None
+        if id_ is None:
+            errors.append((INVALID_ID, MESSAGES[INVALID_ID]))
+        elif job is None:
+            errors.append((NOT_FOUND, f"No job with id {id_}."))
+        elif not isinstance(status, str) or status not in JobStatus.values:
+            errors.append((INVALID_STATUS, MESSAGES[INVALID_STATUS]))
+        else:
+            old_status = job.status
+            try:
+                fields = apply_status(job, status, actor=actor, at=at)
+            except InvalidTransition as refused:
+                errors.append((INVALID_TRANSITION, str(refused)))
+            else:
+                errors.append(None)
+                changed.append((job, old_status, fields))
+
+    if any(errors):
+        results = [
+            _result(item, error or (ROLLED_BACK, MESSAGES[ROLLED_BACK]))
+            for item, error in zip(items, errors, strict=True)
+        ]
+        return results, False
+
+    _write(changed, actor=actor, at=at)
+    return [_result(item, None) for item in items], True
+
+
+def _write(changed: list[tuple[Job, str, list[str]]], *, actor: Any, at: datetime) -> None:
+    """One UPDATE for every job and one INSERT for their events, all stamped `at`."""
+    fields = set(ALWAYS_WRITTEN)
+    events = []
+    for job, old_status, touched in changed:
+        fields.update(touched)
+        job.updated_at = at
+        job.updated_by = actor
+        job.version += 1
+        is_cancel = job.status == JobStatus.CANCELLED and old_status != JobStatus.CANCELLED
+        events.append(
+            JobEvent(
+                job=job,
+                actor=actor,
+                kind=JobEvent.Kind.CANCELLED if is_cancel else JobEvent.Kind.STATUS_CHANGED,
+                changes={"status": [old_status, job.status]},
+                created_at=at,
+            )
+        )
+    assert fields <= set(ALWAYS_WRITTEN) | set(STATUS_SIDE_EFFECT_FIELDS)
+    if changed:
+        Job.objects.bulk_update([job for job, _, _ in changed], sorted(fields))
+        JobEvent.objects.bulk_create(events)
+
+
+def _result(item: dict[str, Any], error: tuple[str, str] | None) -> dict[str, Any]:
+    result: dict[str, Any] = {"id": _echo(item.get("id")), "success": error is None}
+    if error is not None:
+        result["error"] = {"code": error[0], "message": error[1]}
+    return result
+
+
+def _echo(value: object) -> Any:
+    """The caller's id as given when it is plain JSON data, else None: the response must
+    always serialise as standard JSON."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return None
+
+
+def _top_level_error(code: str, message: str, *, retryable: bool) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "retryable": retryable}}
+
+
+def _log(outcome: str, actor: Any, items: object, **fields: Any) -> None:
+    """One structured line per call: who, which ids, what happened."""
+    size = len(items) if isinstance(items, list) else None
+    shown = items[: MAX_ITEMS + 1] if isinstance(items, list) else []
+    ids = [_echo(item.get("id")) for item in shown if isinstance(item, dict)]
+    actor_name = actor.get_username() if actor is not None else "system"
+    details = " ".join(f"{key}={value}" for key, value in fields.items())
+    logger.info(
+        "bulk status update %s: actor=%s items=%s ids=%s %s",
+        outcome,
+        actor_name,
+        size,
+        ids,
+        details,
+        extra={
+            "event": "bulk_status_update",
+            "outcome": outcome,
+            "actor": actor_name,
+            "items": size,
+            "ids": ids,
+            **fields,
+        },
+    )
