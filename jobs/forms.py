@@ -15,6 +15,8 @@ from jobs.validation import (
     clean_text,
 )
 
+CANCELLATION_REASON_MAX = Job._meta.get_field("cancellation_reason").max_length
+
 
 class JobForm(forms.ModelForm):
     """The editable fields of a job (SPEC section 3) with their rules.
@@ -85,3 +87,19 @@ class JobForm(forms.ModelForm):
     def changes(self) -> dict[str, Any]:
         """The edited values, to hand to Job.apply_changes."""
         return {name: self.cleaned_data[name] for name in EDITABLE_FIELDS}
+
+
+class CancelForm(forms.Form):
+    """Confirming a cancellation: an optional reason, and the `version` the user looked at."""
+
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": CANCELLATION_REASON_MAX}),
+        help_text="Optional; kept with the job's history.",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def clean_reason(self) -> str:
+        return clean_text(
+            self.cleaned_data.get("reason"), label="Reason", max_length=CANCELLATION_REASON_MAX
+        )

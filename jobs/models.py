@@ -111,6 +111,14 @@ class Job(models.Model):
             models.Index(fields=["status", "-updated_at"], name="job_status_updated_idx"),
             models.Index(fields=["-updated_at", "-id"], name="job_updated_id_idx"),
             models.Index(fields=["is_business", "-updated_at"], name="job_business_updated_idx"),
+            # The jobs list: each filter with the default sort, and each sortable column.
+            models.Index(fields=["printer", "-updated_at", "-id"], name="job_printer_updated_idx"),
+            models.Index(
+                fields=["priority", "-updated_at", "-id"], name="job_priority_updated_idx"
+            ),
+            models.Index(fields=["name", "id"], name="job_name_id_idx"),
+            models.Index(fields=["customer_name", "id"], name="job_customer_id_idx"),
+            models.Index(fields=["status", "id"], name="job_status_id_idx"),
         ]
 
     def __str__(self) -> str:

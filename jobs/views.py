@@ -1,22 +1,115 @@
+import math
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_GET
+from django.utils.cache import patch_vary_headers
+from django.utils.functional import cached_property
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import reswap, retarget, trigger_client_event
 
-from jobs.models import Job
+from jobs.filters import SORT_FIELDS, JobFilter
+from jobs.forms import CancelForm, JobForm
+from jobs.models import Job, JobEvent, NotCancellable, VersionConflict
+from jobs.status import InvalidTransition
 
 PAGE_SIZE = 50
+# Counting stops here: COUNT(*) over a million filtered rows costs a full scan per page view,
+# and nobody pages through 10,000 jobs. Pages beyond the cap are not offered either, which also
+# bounds the OFFSET a page can ask for; narrowing the filters is the way further in.
+COUNT_CAP = 10_000
+HISTORY_IN_MODAL = 5
+
+# Table columns: (label, sort key or None). The first click sorts in the usual direction.
+COLUMNS = [
+    ("Name", "name"),
+    ("Status", "status"),
+    ("Priority", "priority"),
+    ("Printer", None),
+    ("Customer", "customer"),
+    ("Business", None),
+    ("Updated", "updated"),
+    ("Updated by", None),
+]
+DESCENDING_FIRST = {"priority", "updated"}
+DEFAULT_SORT = "-updated"
+
+
+class CappedPaginator(Paginator):
+    """A paginator whose COUNT reads at most `cap` + 1 rows and that offers `cap` rows of pages."""
+
+    cap = COUNT_CAP
+
+    @cached_property
+    def count(self) -> int:
+        rows = self.object_list.select_related(None).order_by().values("pk")
+        return rows[: self.cap + 1].count()
+
+    @property
+    def is_capped(self) -> bool:
+        return self.count > self.cap
+
+    @cached_property
+    def num_pages(self) -> int:
+        hits = min(self.count, self.cap)
+        if hits == 0 and not self.allow_empty_first_page:
+            return 0
+        return max(1, math.ceil(hits / self.per_page))
+
+
+def _wants_partial(request: HttpRequest) -> bool:
+    """HTMX swaps a part of the page, except when it restores history and needs the whole page."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _sort_headers(request: HttpRequest) -> list[dict[str, Any]]:
+    current = request.GET.get("sort") or DEFAULT_SORT
+    active_key = current.lstrip("-") if current.lstrip("-") in SORT_FIELDS else None
+    descending = current.startswith("-")
+    headers = []
+    for label, key in COLUMNS:
+        header: dict[str, Any] = {"label": label, "key": key, "url": None, "aria_sort": None}
+        if key:
+            if key == active_key:
+                header["aria_sort"] = "descending" if descending else "ascending"
+                next_sort = key if descending else f"-{key}"
+            else:
+                next_sort = f"-{key}" if key in DESCENDING_FIRST else key
+            params = request.GET.copy()
+            params["sort"] = next_sort
+            params.pop("page", None)
+            header["url"] = f"?{params.urlencode()}"
+        headers.append(header)
+    return headers
+
+
+def list_context(request: HttpRequest) -> dict[str, Any]:
+    filterset = JobFilter(
+        request.GET, queryset=Job.objects.select_related("printer", "updated_by"), request=request
+    )
+    page = CappedPaginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    return {
+        "filter": filterset,
+        "page": page,
+        "headers": _sort_headers(request),
+        "sort": request.GET.get("sort", ""),
+        "query": request.GET.urlencode(),
+    }
 
 
 @require_GET
 @login_required
 @permission_required("jobs.view_job", raise_exception=True)
 def job_list(request: HttpRequest) -> TemplateResponse:
-    jobs = Job.objects.with_related()
-    page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
-    return TemplateResponse(request, "jobs/job_list.html", {"page": page})
+    partial = _wants_partial(request)
+    template = "jobs/job_list.html#table" if partial else "jobs/job_list.html"
+    response = TemplateResponse(request, template, list_context(request))
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @require_GET
@@ -26,3 +119,138 @@ def job_detail(request: HttpRequest, pk: int) -> TemplateResponse:
     job = get_object_or_404(Job.objects.with_related(), pk=pk)
     events = job.events.select_related("actor")[:50]
     return TemplateResponse(request, "jobs/job_detail.html", {"job": job, "events": events})
+
+
+@login_required
+@permission_required("jobs.change_job", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def job_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(Job.objects.with_related(), pk=pk)
+    if request.method == "GET":
+        return _render_edit(request, job, JobForm(instance=job))
+    form = JobForm(request.POST, instance=job)
+    based_on = _posted_version(request)
+    if based_on is not None and based_on != job.version:
+        return _render_edit(request, job, form, conflict=True)
+    if not form.is_valid():
+        return _render_edit(request, job, form)
+    try:
+        event = job.apply_changes(
+            form.changes(), actor=request.user, expected_version=form.cleaned_data["version"]
+        )
+    except VersionConflict as conflict:
+        return _render_edit(request, conflict.latest, form, conflict=True)
+    except InvalidTransition as error:
+        form.add_error("status", str(error))
+        return _render_edit(request, job, form)
+    if event is None:
+        return _saved(request, job, "No changes to save.", level="info")
+    return _saved(request, job, f"Saved “{job.name}”: {describe_changes(event)}.")
+
+
+@login_required
+@permission_required("jobs.change_job", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(Job.objects.with_related(), pk=pk)
+    if request.method == "GET":
+        return _render_cancel(request, job, CancelForm(initial={"version": job.version}))
+    form = CancelForm(request.POST)
+    if not job.can_cancel:
+        return _render_cancel(request, job, form, refused=True)
+    if not form.is_valid():
+        return _render_cancel(request, job, form)
+    try:
+        job.cancel(
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+            expected_version=form.cleaned_data["version"],
+        )
+    except VersionConflict as conflict:
+        fresh = CancelForm(
+            initial={"reason": form.cleaned_data["reason"], "version": conflict.latest.version}
+        )
+        return _render_cancel(request, conflict.latest, fresh, conflict=True)
+    except NotCancellable:
+        return _render_cancel(request, job, form, refused=True)
+    return _saved(request, job, f"Cancelled “{job.name}”.")
+
+
+def _posted_version(request: HttpRequest) -> int | None:
+    try:
+        return int(request.POST.get("version", ""))
+    except ValueError:
+        return None
+
+
+def _latest_event(job: Job) -> JobEvent | None:
+    return job.events.select_related("actor").first()
+
+
+def _render_edit(
+    request: HttpRequest, job: Job, form: JobForm, *, conflict: bool = False
+) -> TemplateResponse:
+    events = list(job.events.select_related("actor")[:HISTORY_IN_MODAL])
+    context = {
+        "job": job,
+        "form": form,
+        "events": events,
+        "conflict": conflict,
+        "latest_event": events[0] if events else None,
+    }
+    template = "jobs/job_edit.html#modal" if _wants_partial(request) else "jobs/job_edit.html"
+    return TemplateResponse(request, template, context)
+
+
+def _render_cancel(
+    request: HttpRequest,
+    job: Job,
+    form: CancelForm,
+    *,
+    refused: bool = False,
+    conflict: bool = False,
+) -> TemplateResponse:
+    context = {
+        "job": job,
+        "form": form,
+        "refused": refused or not job.can_cancel,
+        "conflict": conflict,
+        "latest_event": _latest_event(job) if conflict else None,
+    }
+    template = "jobs/job_cancel.html#modal" if _wants_partial(request) else "jobs/job_cancel.html"
+    return TemplateResponse(request, template, context)
+
+
+def _saved(request: HttpRequest, job: Job, message: str, *, level: str = "success") -> HttpResponse:
+    """After a write: HTMX gets the job's row in place, a closed modal and a toast."""
+    if not request.htmx:
+        messages.add_message(
+            request, messages.SUCCESS if level == "success" else messages.INFO, message
+        )
+        return redirect(job)
+    job = Job.objects.select_related("printer", "updated_by").get(pk=job.pk)
+    response = TemplateResponse(request, "jobs/job_list.html#row", {"job": job})
+    retarget(response, f"#job-{job.pk}")
+    reswap(response, "outerHTML")
+    # After settle, so focus returns to the Edit button of the row that replaced the old one.
+    trigger_client_event(response, "jobsite:close-modal", after="settle")
+    trigger_client_event(
+        response, "jobsite:toast", {"message": message, "level": level}, after="settle"
+    )
+    return response
+
+
+def describe_changes(event: JobEvent) -> str:
+    """`status: pending → running; priority: 0 → 5` for a toast."""
+    return "; ".join(
+        f"{field.replace('_', ' ')}: {_shown(old)} → {_shown(new)}"
+        for field, (old, new) in event.changes.items()
+    )
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if value is True or value is False:
+        return "yes" if value else "no"
+    return str(value)
