@@ -59,9 +59,10 @@ def bulk_update_status(items: object, *, actor: Any) -> dict[str, Any]:
     try:
         with transaction.atomic():
             results, updated = _apply(items, ids, actor=actor, at=timezone.now())
-    except OperationalError:
+    except OperationalError as busy:
         # Busy/locked database, lost connection, lock timeout: the same call may succeed later.
-        logger.warning("bulk status update: database busy", exc_info=True)
+        # An expected condition, so no traceback (it would reach the CLI's stderr).
+        logger.warning("bulk status update: database busy: %s", busy)
         _log("failed", actor, items, error=DB_ERROR)
         return _top_level_error(DB_ERROR, MESSAGES[DB_ERROR], retryable=True)
     except DatabaseError:

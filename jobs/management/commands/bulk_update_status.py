@@ -1,0 +1,122 @@
+"""`manage.py bulk_update_status`: the SPEC section 4 bulk update for scripts (SPEC section 8).
+
+Input is the JSON list of `{"id", "status"}` from --file, stdin, or `--ids 1,2 --status S`.
+Prints the section 4 response JSON. Exit 0 success, 1 failure (including input that is not
+JSON), 2 bad usage (conflicting options, unknown user, unreadable file).
+"""
+
+import json
+import sys
+from typing import IO, Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from jobs.bulk import VALIDATION_ERROR, bulk_update_status
+
+USAGE_ERROR = 2
+
+
+class UnreadableInput(Exception):
+    """The input could not be decoded; answered as a VALIDATION_ERROR."""
+
+
+class Command(BaseCommand):
+    help = (
+        "Set the status of up to 100 jobs, all or nothing. Reads a JSON list of "
+        '{"id": 1, "status": "completed"} objects from --file or stdin, or takes '
+        "--ids 1,2,3 --status completed. Prints the result JSON; exit 0 on success, 1 on failure."
+    )
+    # Tests pass a text stream as stdin through call_command.
+    stealth_options = ("stdin",)
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--file", help="JSON file to read ('-' for stdin; default stdin).")
+        parser.add_argument("--ids", help="Comma-separated job ids, used with --status.")
+        parser.add_argument("--status", help="The status to set on every job given by --ids.")
+        parser.add_argument("--user", help="Username recorded as the actor (default: system).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        actor = self.find_actor(options["user"])
+        try:
+            items = self.read_items(options)
+        except UnreadableInput as refused:
+            response = {
+                "error": {"code": VALIDATION_ERROR, "message": str(refused), "retryable": False}
+            }
+        else:
+            response = bulk_update_status(items, actor=actor)
+        self.stdout.write(json.dumps(response, indent=2))
+        if "error" in response or response["failed_count"]:
+            sys.exit(1)
+
+    def find_actor(self, username: str | None) -> Any:
+        if username is None:
+            return None
+        User = get_user_model()
+        try:
+            return User.objects.get(**{User.USERNAME_FIELD: username})
+        except User.DoesNotExist:
+            raise CommandError(f"No user named {username!r}.", returncode=USAGE_ERROR) from None
+
+    def read_items(self, options: dict[str, Any]) -> Any:
+        """The decoded input; raises UnreadableInput when it is not UTF-8 JSON."""
+        ids, status, path = options["ids"], options["status"], options["file"]
+        if ids is not None or status is not None:
+            if ids is None or status is None:
+                raise CommandError("--ids and --status go together.", returncode=USAGE_ERROR)
+            if path is not None:
+                raise CommandError("Give either --file or --ids/--status.", returncode=USAGE_ERROR)
+            return [{"id": _id_value(token), "status": status} for token in _tokens(ids)]
+        if path is None or path == "-":
+            stream = options.get("stdin") or sys.stdin
+            if stream is None or stream.isatty():
+                raise CommandError(
+                    "Pipe the JSON list on stdin, or give --file or --ids/--status.",
+                    returncode=USAGE_ERROR,
+                )
+            text = _read(stream)
+        else:
+            try:
+                with open(path, "rb") as file:
+                    text = _read(file)
+            except OSError as error:
+                raise CommandError(
+                    f"Cannot read {path}: {error.strerror}.", returncode=USAGE_ERROR
+                ) from None
+        if text is None:
+            raise UnreadableInput("The input is not UTF-8 text.")
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise UnreadableInput(
+                f"The input is not valid JSON (line {error.lineno}, column {error.colno}): "
+                'send a list of {"id", "status"} objects.'
+            ) from None
+        except (ValueError, RecursionError):  # a number too long or nesting too deep
+            raise UnreadableInput(
+                'The input is not a usable JSON list of {"id", "status"} objects.'
+            ) from None
+
+
+def _read(stream: IO[Any]) -> str | None:
+    """The stream's text without a byte order mark, or None when it is not UTF-8."""
+    data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return data.removeprefix("\ufeff")
+
+
+def _tokens(ids: str) -> list[str]:
+    return [token.strip() for token in ids.split(",") if token.strip()]
+
+
+def _id_value(token: str) -> int | str:
+    """A whole number as an int; anything else is passed on for the bulk rules to reject."""
+    try:
+        return int(token)
+    except ValueError:
+        return token
