@@ -5,5 +5,8 @@ from imports import views
 app_name = "imports"
 urlpatterns = [
     path("", views.import_list, name="list"),
+    path("new/", views.import_new, name="new"),
     path("<uuid:pk>/", views.import_detail, name="detail"),
+    path("<uuid:pk>/cancel/", views.import_cancel, name="cancel"),
+    path("<uuid:pk>/errors.csv", views.import_errors_csv, name="errors_csv"),
 ]

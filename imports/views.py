@@ -1,25 +1,208 @@
+import csv
+from collections.abc import Iterable, Iterator
+from pathlib import PurePath
+from typing import Any
 from uuid import UUID
 
-from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_GET
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget, trigger_client_event
 
-from imports.models import ImportJob
+from imports.forms import ImportListFilterForm, UploadForm
+from imports.intake import create_import
+from imports.models import ImportJob, ImportNotCancellable, ImportStatus
+
+LIST_PAGE_SIZE = 25
+ERRORS_PAGE_SIZE = 50
+# A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def may_view(user: Any, import_job: ImportJob) -> bool:
+    return user.has_perm("imports.view_importjob") or import_job.created_by_id == user.pk
+
+
+def may_cancel(user: Any, import_job: ImportJob) -> bool:
+    return user.has_perm("imports.change_importjob") or import_job.created_by_id == user.pk
+
+
+def get_import_for(request: HttpRequest, pk: UUID) -> ImportJob:
+    import_job = get_object_or_404(
+        ImportJob.objects.select_related("created_by", "cancelled_by"), pk=pk
+    )
+    if not may_view(request.user, import_job):
+        raise PermissionDenied
+    return import_job
 
 
 @require_GET
 @login_required
-@permission_required("imports.view_importjob", raise_exception=True)
 def import_list(request: HttpRequest) -> TemplateResponse:
-    imports = ImportJob.objects.select_related("created_by")[:50]
-    return TemplateResponse(request, "imports/import_list.html", {"imports": imports})
+    if not request.user.has_perm("imports.view_importjob"):
+        raise PermissionDenied
+    filters = ImportListFilterForm(request.GET)
+    filters.is_valid()  # an unknown value is shown as a form error and that filter ignored
+    imports = ImportJob.objects.select_related("created_by").order_by("-created_at")
+    if status := filters.cleaned_data.get("status"):
+        imports = imports.filter(status=status)
+    if filters.cleaned_data.get("mine"):
+        imports = imports.filter(created_by=request.user)
+    page = Paginator(imports, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "filters": filters,
+        "filter_query": query.urlencode(),
+        "is_filtered": bool(filters.cleaned_data.get("status") or filters.cleaned_data.get("mine")),
+        "may_upload": request.user.has_perm("imports.add_importjob"),
+    }
+    return TemplateResponse(request, "imports/import_list.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def import_new(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("imports.add_importjob"):
+        raise PermissionDenied
+    if request.method == "POST":
+        form = UploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            assert form.upload_info is not None  # set by a valid clean_file
+            import_job = create_import(
+                form.cleaned_data["file"],
+                form.upload_info,
+                user=request.user,
+                on_error=form.cleaned_data["on_error"],
+                on_existing=form.cleaned_data["on_existing"],
+            )
+            return redirect(import_job)
+    else:
+        form = UploadForm()
+    context = {"form": form, "max_upload_mb": settings.IMPORT_MAX_UPLOAD_MB}
+    return TemplateResponse(request, "imports/import_new.html", context)
+
+
+def detail_context(request: HttpRequest, import_job: ImportJob, **extra: Any) -> dict[str, Any]:
+    return {
+        "import_job": import_job,
+        "may_cancel": may_cancel(request.user, import_job),
+        **extra,
+    }
+
+
+def error_page(request: HttpRequest, import_job: ImportJob) -> Any:
+    errors = import_job.errors.order_by("row", "id")
+    return Paginator(errors, ERRORS_PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def render_import_body(request: HttpRequest, import_job: ImportJob) -> TemplateResponse:
+    """The live section and the error table, to replace #import-body in place."""
+    context = detail_context(request, import_job, error_page=error_page(request, import_job))
+    response = TemplateResponse(request, "imports/import_detail.html#body", context)
+    return reswap(retarget(response, "#import-body"), "outerHTML")
+
+
+def render_list_row(request: HttpRequest, import_job: ImportJob) -> TemplateResponse:
+    return TemplateResponse(
+        request, "imports/import_list.html#row", detail_context(request, import_job)
+    )
 
 
 @require_GET
 @login_required
-@permission_required("imports.view_importjob", raise_exception=True)
-def import_detail(request: HttpRequest, pk: UUID) -> TemplateResponse:
-    import_job = get_object_or_404(ImportJob, pk=pk)
-    return TemplateResponse(request, "imports/import_detail.html", {"import_job": import_job})
+def import_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
+    import_job = get_import_for(request, pk)
+    if request.htmx and not request.htmx.boosted:
+        # Polling: the progress page polls #import-live, the list polls each running row.
+        if request.GET.get("fragment") == "row":
+            response = render_list_row(request, import_job)
+        elif import_job.is_finished:
+            # The last poll brings the final figures and the complete error table.
+            response = render_import_body(request, import_job)
+        else:
+            response = TemplateResponse(
+                request, "imports/import_detail.html#live", detail_context(request, import_job)
+            )
+        if import_job.is_finished:
+            response.status_code = HTMX_STOP_POLLING
+        return response
+    context = detail_context(request, import_job, error_page=error_page(request, import_job))
+    return TemplateResponse(request, "imports/import_detail.html", context)
+
+
+@require_POST
+@login_required
+def import_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
+    import_job = get_object_or_404(ImportJob.objects.select_related("created_by"), pk=pk)
+    if not may_cancel(request.user, import_job):
+        raise PermissionDenied
+    try:
+        import_job.request_cancel(actor=request.user, reason=request.POST.get("reason", ""))
+    except ImportNotCancellable as exc:
+        message, level = str(exc), "error"
+    else:
+        if import_job.status == ImportStatus.CANCELLED:
+            message = "Import cancelled."
+        else:
+            message = "Cancel requested: the import stops after the batch it is working on."
+        level = "success"
+    if request.htmx:
+        if request.POST.get("fragment") == "row":
+            response = render_list_row(request, import_job)
+        else:
+            response = render_import_body(request, import_job)
+        return trigger_client_event(response, "jobsite:toast", {"message": message, "level": level})
+    messages.add_message(request, messages.ERROR if level == "error" else messages.SUCCESS, message)
+    next_url = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(next_url)
+    return redirect(import_job)
+
+
+class Echo:
+    """A write-only file object for csv.writer: hands each line back to the stream."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def formula_safe(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def error_csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
+    writer = csv.writer(Echo())
+    # The BOM lets spreadsheet programs recognise UTF-8.
+    yield "\ufeff" + writer.writerow(["row", "field", "error_type", "message", "raw_data"])
+    for row in rows:
+        yield writer.writerow([formula_safe(value) for value in row])
+
+
+@require_GET
+@login_required
+def import_errors_csv(request: HttpRequest, pk: UUID) -> StreamingHttpResponse:
+    import_job = get_import_for(request, pk)
+    rows = (
+        import_job.errors.order_by("row", "id")
+        .values_list("row", "field", "error_type", "message", "raw_data")
+        .iterator(chunk_size=2000)
+    )
+    filename = f"{PurePath(import_job.original_filename).stem or 'import'}-errors.csv"
+    return StreamingHttpResponse(
+        error_csv_lines(rows),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": content_disposition_header(True, filename)},
+    )

@@ -1,0 +1,68 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from imports.intake import UploadInfo, UploadRejected, find_duplicate, inspect_upload
+from imports.models import ImportJob, ImportStatus, OnError, OnExisting
+
+
+class UploadForm(forms.Form):
+    """Checks a CSV upload (SPEC section 5) before any ImportJob exists.
+
+    After a valid submit, `upload_info` holds what the intake found; when the file was
+    imported before, `duplicate` holds that import and the form stays invalid until
+    "import anyway" is ticked.
+    """
+
+    file = forms.FileField(
+        label="CSV file",
+        help_text="A header row, then one job a row. A name column is required.",
+        allow_empty_file=True,  # the intake says why an empty file cannot be imported
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+    on_error = forms.ChoiceField(
+        label="When a row is invalid",
+        choices=OnError.choices,
+        initial=OnError.SKIP,
+        widget=forms.RadioSelect,
+    )
+    on_existing = forms.ChoiceField(
+        label="When a row's reference matches an existing job",
+        choices=OnExisting.choices,
+        initial=OnExisting.UPDATE,
+        widget=forms.RadioSelect,
+    )
+    import_anyway = forms.BooleanField(
+        label="Import anyway: I know this file was imported before", required=False
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.upload_info: UploadInfo | None = None
+        self.duplicate: ImportJob | None = None
+
+    def clean_file(self) -> object:
+        file = self.cleaned_data["file"]
+        try:
+            self.upload_info = inspect_upload(file)
+        except UploadRejected as exc:
+            raise ValidationError(str(exc), code="rejected") from exc
+        return file
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if self.upload_info is not None and not cleaned.get("import_anyway"):
+            self.duplicate = find_duplicate(self.upload_info.file_hash)
+            if self.duplicate is not None:
+                raise ValidationError(
+                    "This file was imported before. Choose it again and tick "
+                    "“Import anyway” to import it a second time.",
+                    code="duplicate",
+                )
+        return cleaned
+
+
+class ImportListFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *ImportStatus.choices], required=False, label="Status"
+    )
+    mine = forms.BooleanField(required=False, label="Only my imports")
