@@ -1,6 +1,7 @@
 from typing import Any
 
 from django import forms
+from django.core.validators import MaxLengthValidator
 
 from jobs.models import EDITABLE_FIELDS, Job, Printer
 from jobs.status import JobStatus, next_statuses
@@ -41,6 +42,14 @@ class JobForm(forms.ModelForm):
         self.fields["printer"].error_messages["invalid_choice"] = (
             "Choose an active printer: that one is inactive or no longer exists."
         )
+        # Let jobs.validation word the required and length rules, not Django's generic messages.
+        for name in ("name", "customer_name", "notes", "file_name"):
+            field = self.fields[name]
+            field.required = False
+            field.validators = [
+                v for v in field.validators if not isinstance(v, MaxLengthValidator)
+            ]
+        self.fields["name"].widget.attrs["required"] = True
         self.fields["priority"].widget.attrs.update(min=0, max=10)
         self.fields["notes"].widget = forms.Textarea(attrs={"rows": 3, "maxlength": NOTES_MAX})
         if self.instance.pk and not self.is_bound:
