@@ -1,10 +1,17 @@
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
-from imports.models import ImportErrorRecord, ImportEvent, ImportJob
+from imports.models import (
+    ImportErrorRecord,
+    ImportEvent,
+    ImportJob,
+    ImportNotCancellable,
+    ImportStatus,
+)
 
 INLINE_ERROR_LIMIT = 100
 
@@ -62,12 +69,41 @@ class ImportJobAdmin(admin.ModelAdmin):
     search_fields = ["original_filename", "file_hash", "id"]
     date_hierarchy = "created_at"
     inlines = [ImportEventInline, ImportErrorRecordInline]
+    actions = ["cancel_imports"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in ImportJob._meta.fields]
+
+    @admin.action(description="Cancel selected imports", permissions=["change"])
+    def cancel_imports(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
+        cancelled, requested, refused = 0, 0, []
+        for import_job in queryset:
+            try:
+                import_job.request_cancel(actor=request.user, reason="Cancelled in the admin")
+            except ImportNotCancellable as exc:
+                refused.append(f"{import_job.original_filename}: {exc}")
+            else:
+                if import_job.status == ImportStatus.CANCELLED:
+                    cancelled += 1
+                else:
+                    requested += 1
+        if cancelled:
+            self.message_user(request, f"Cancelled {cancelled} import(s).", messages.SUCCESS)
+        if requested:
+            self.message_user(
+                request,
+                f"Asked {requested} running import(s) to stop; each stops after its current batch.",
+                messages.SUCCESS,
+            )
+        if refused:
+            self.message_user(
+                request,
+                f"Could not cancel {len(refused)} import(s): " + " ".join(refused),
+                messages.WARNING,
+            )
 
 
 @admin.register(ImportErrorRecord)
