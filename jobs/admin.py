@@ -1,12 +1,17 @@
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.html import format_html, format_html_join
 
+from jobs.bulk import MAX_ITEMS, bulk_update_status
 from jobs.forms import JobForm
 from jobs.models import Job, JobEvent, Printer
+from jobs.status import JobStatus
 
 
 @admin.register(Printer)
@@ -52,6 +57,10 @@ class JobAdminForm(JobForm):
         return data
 
 
+class ChangeStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=JobStatus.choices, label="New status")
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     """Saves go through Job.insert / Job.apply_changes, so admin follows the status rules,
@@ -90,6 +99,7 @@ class JobAdmin(admin.ModelAdmin):
     ]
     raw_id_fields = ["printer"]
     inlines = [JobEventInline]
+    actions = ["change_status"]
 
     def save_model(self, request: HttpRequest, obj: Job, form: JobForm, change: bool) -> None:
         if change:
@@ -100,6 +110,70 @@ class JobAdmin(admin.ModelAdmin):
             for name, value in form.changes().items():
                 setattr(obj, name, value)
             obj.insert(actor=request.user)
+
+    @admin.action(permissions=["change"], description="Change status…")
+    def change_status(
+        self, request: HttpRequest, queryset: QuerySet[Job]
+    ) -> TemplateResponse | None:
+        """Pick a status on an intermediate page, then set it on every selected job through
+        the one bulk update: all of them change, or none and the message says why."""
+        jobs = list(queryset.order_by("pk")[: MAX_ITEMS + 1])
+        if len(jobs) > MAX_ITEMS:
+            self.message_user(
+                request,
+                f"More than {MAX_ITEMS} jobs are selected. One status change takes at most "
+                f"{MAX_ITEMS} jobs, all or nothing: select fewer. Nothing was changed.",
+                messages.ERROR,
+            )
+            return None
+        form = ChangeStatusForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Change the status of the selected jobs",
+                "opts": self.opts,
+                "jobs": jobs,
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "max_items": MAX_ITEMS,
+            }
+            request.current_app = self.admin_site.name
+            return TemplateResponse(request, "admin/jobs/job/change_status.html", context)
+
+        status = form.cleaned_data["status"]
+        items = [{"id": job.pk, "status": status} for job in jobs]
+        response = bulk_update_status(items, actor=request.user)
+        label = JobStatus(status).label
+        if "error" in response:
+            self.message_user(request, response["error"]["message"], messages.ERROR)
+        elif response["failed_count"]:
+            self.message_user(request, _failure_message(response, jobs, label), messages.ERROR)
+        else:
+            count = response["updated_count"]
+            noun = "job" if count == 1 else "jobs"
+            self.message_user(request, f"Set {count} {noun} to {label}.", messages.SUCCESS)
+        return None
+
+
+def _failure_message(response: dict[str, Any], jobs: list[Job], label: str) -> str:
+    """Which jobs stopped the batch and why (the rolled-back ones are not listed)."""
+    by_id = {job.pk: job for job in jobs}
+    failures = [
+        (result["id"], by_id[result["id"]], result["error"]["message"])
+        for result in response["results"]
+        if result["error"]["code"] != "ROLLED_BACK"
+    ]
+    return format_html(
+        "Nothing was changed: {} of {} selected jobs cannot be set to {}.<ul>{}</ul>",
+        len(failures),
+        len(jobs),
+        label,
+        format_html_join(
+            "",
+            "<li>#{} {} ({}): {}</li>",
+            ((pk, job.name, job.status, why) for pk, job, why in failures),
+        ),
+    )
 
 
 @admin.register(JobEvent)
