@@ -235,8 +235,10 @@ class ImportJob(models.Model):
             if requested:
                 self.refresh_from_db()
                 logger.info(
-                    "import cancel requested",
-                    extra={"import_id": str(self.pk), "actor": _actor_label(actor)},
+                    "import cancel requested: import_id=%s actor=%s",
+                    self.pk,
+                    _actor_label(actor),
+                    extra={"event": "import_cancel_requested", "import_id": str(self.pk)},
                 )
                 return
         raise ImportNotCancellable(self)
@@ -294,20 +296,22 @@ class ImportJob(models.Model):
             new_status=new_status,
             actor=actor,
         )
+        fields = {
+            "import_id": str(self.pk),
+            "old_status": old_status,
+            "new_status": new_status,
+            "actor": _actor_label(actor),
+            "processed_rows": self.processed_rows,
+            "created_count": self.created_count,
+            "updated_count": self.updated_count,
+            "skipped_count": self.skipped_count,
+            "error_count": self.error_count,
+            "attempts": self.attempts,
+        }
         logger.info(
-            "import status changed",
-            extra={
-                "import_id": str(self.pk),
-                "old_status": old_status,
-                "new_status": new_status,
-                "actor": _actor_label(actor),
-                "processed_rows": self.processed_rows,
-                "created_count": self.created_count,
-                "updated_count": self.updated_count,
-                "skipped_count": self.skipped_count,
-                "error_count": self.error_count,
-                "attempts": self.attempts,
-            },
+            "import status changed: %s",
+            " ".join(f"{key}={value}" for key, value in fields.items()),
+            extra={"event": "import_status_changed", **fields},
         )
         return True
 
