@@ -156,7 +156,8 @@ class JobAdmin(admin.ModelAdmin):
 
 
 def _failure_message(response: dict[str, Any], jobs: list[Job], label: str) -> str:
-    """Which jobs stopped the batch and why (the rolled-back ones are not listed)."""
+    """Which jobs stopped the batch and why, one per line (the rolled-back ones are not listed;
+    a nested list would pick up the admin's message styling)."""
     by_id = {job.pk: job for job in jobs}
     failures = [
         (result["id"], by_id[result["id"]], result["error"]["message"])
@@ -164,13 +165,13 @@ def _failure_message(response: dict[str, Any], jobs: list[Job], label: str) -> s
         if result["error"]["code"] != "ROLLED_BACK"
     ]
     return format_html(
-        "Nothing was changed: {} of {} selected jobs cannot be set to {}.<ul>{}</ul>",
+        "Nothing was changed: {} of {} selected jobs cannot be set to {}.{}",
         len(failures),
         len(jobs),
         label,
         format_html_join(
             "",
-            "<li>#{} {} ({}): {}</li>",
+            "<br>#{} {} ({}): {}",
             ((pk, job.name, job.status, why) for pk, job, why in failures),
         ),
     )

@@ -88,8 +88,8 @@ def test_one_job_that_cannot_move_changes_nothing_and_is_named(admin_client, mak
     assert level == "error"
     assert text.startswith("Nothing was changed: 1 of 3 selected jobs cannot be set to Running.")
     assert (
-        f"<li>#{stuck.pk} &lt;b&gt;Lid&lt;/b&gt; (completed): "
-        "A completed job cannot be moved to running.</li>"
+        f"<br>#{stuck.pk} &lt;b&gt;Lid&lt;/b&gt; (completed): "
+        "A completed job cannot be moved to running."
     ) in text
     assert "Gear" not in text and "Hinge" not in text  # rolled back, not at fault
     assert "&lt;b&gt;Lid" in response.content.decode()  # escaped on the page too
