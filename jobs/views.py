@@ -4,18 +4,21 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.functional import cached_property
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget, trigger_client_event
 
+from jobs.bulk import MAX_ITEMS, ROLLED_BACK, bulk_update_status
 from jobs.filters import SORT_FIELDS, JobFilter
 from jobs.forms import CancelForm, JobForm
 from jobs.models import Job, JobEvent, NotCancellable, VersionConflict
-from jobs.status import InvalidTransition
+from jobs.status import InvalidTransition, JobStatus
 
 PAGE_SIZE = 50
 # Counting stops here: COUNT(*) over a million filtered rows costs a full scan per page view,
@@ -66,8 +69,8 @@ def _wants_partial(request: HttpRequest) -> bool:
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
-def _sort_headers(request: HttpRequest) -> list[dict[str, Any]]:
-    current = request.GET.get("sort") or DEFAULT_SORT
+def _sort_headers(params: QueryDict) -> list[dict[str, Any]]:
+    current = params.get("sort") or DEFAULT_SORT
     active_key = current.lstrip("-") if current.lstrip("-") in SORT_FIELDS else None
     descending = current.startswith("-")
     headers = []
@@ -79,25 +82,26 @@ def _sort_headers(request: HttpRequest) -> list[dict[str, Any]]:
                 next_sort = key if descending else f"-{key}"
             else:
                 next_sort = f"-{key}" if key in DESCENDING_FIRST else key
-            params = request.GET.copy()
-            params["sort"] = next_sort
-            params.pop("page", None)
-            header["url"] = f"?{params.urlencode()}"
+            link = params.copy()
+            link["sort"] = next_sort
+            link.pop("page", None)
+            header["url"] = f"?{link.urlencode()}"
         headers.append(header)
     return headers
 
 
-def list_context(request: HttpRequest) -> dict[str, Any]:
-    filterset = JobFilter(
-        request.GET, queryset=Job.objects.select_related("printer", "updated_by"), request=request
-    )
-    page = CappedPaginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+def list_context(params: QueryDict) -> dict[str, Any]:
+    """The jobs table for the filters, sort and page in `params` (a query string)."""
+    filterset = JobFilter(params, queryset=Job.objects.select_related("printer", "updated_by"))
+    paginator = CappedPaginator(filterset.qs, PAGE_SIZE)
     return {
         "filter": filterset,
-        "page": page,
-        "headers": _sort_headers(request),
-        "sort": request.GET.get("sort", ""),
-        "query": request.GET.urlencode(),
+        "page": paginator.get_page(params.get("page")),
+        "headers": _sort_headers(params),
+        "params": params,
+        "sort": params.get("sort", ""),
+        "statuses": JobStatus.choices,
+        "bulk_max": MAX_ITEMS,
     }
 
 
@@ -107,7 +111,7 @@ def list_context(request: HttpRequest) -> dict[str, Any]:
 def job_list(request: HttpRequest) -> TemplateResponse:
     partial = _wants_partial(request)
     template = "jobs/job_list.html#table" if partial else "jobs/job_list.html"
-    response = TemplateResponse(request, template, list_context(request))
+    response = TemplateResponse(request, template, list_context(request.GET))
     patch_vary_headers(response, ["HX-Request"])
     return response
 
@@ -174,6 +178,85 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except NotCancellable:
         return _render_cancel(request, job, form, refused=True)
     return _saved(request, job, f"Cancelled “{job.name}”.")
+
+
+@login_required
+@permission_required("jobs.change_job", raise_exception=True)
+@require_POST
+def job_bulk_status(request: HttpRequest) -> HttpResponse:
+    """Apply one status to the selected jobs, or to every job matching the list's filters
+    (at most MAX_ITEMS), through the one atomic bulk function."""
+    params = QueryDict(request.POST.get("query", ""))
+    status = request.POST.get("status", "")
+    if request.POST.get("scope") == "matching":
+        matching = JobFilter(params, queryset=Job.objects.all()).qs.order_by("id")
+        ids: list[Any] = list(matching.values_list("pk", flat=True)[: MAX_ITEMS + 1])
+        if len(ids) > MAX_ITEMS:
+            return _bulk_refused(
+                request,
+                params,
+                f"More than {MAX_ITEMS} jobs match these filters, and one atomic batch changes "
+                f"at most {MAX_ITEMS}. Narrow the filters or select jobs on the page.",
+            )
+    else:
+        ids = [_as_id(raw) for raw in request.POST.getlist("ids")]
+    if not ids:
+        return _bulk_refused(request, params, "Select at least one job first.")
+    if not status:
+        return _bulk_refused(request, params, "Choose the status to apply.")
+    result = bulk_update_status([{"id": id_, "status": status} for id_ in ids], actor=request.user)
+    if "error" in result:
+        return _bulk_refused(request, params, result["error"]["message"])
+    if result["failed_count"]:
+        return _bulk_failed(request, params, result)
+    label = JobStatus(status).label.lower()
+    count = result["updated_count"]
+    message = f"Set {count} job{pluralize(count)} to {label}."
+    if not request.htmx:
+        messages.success(request, message)
+        return redirect(_list_url(params))
+    response = TemplateResponse(request, "jobs/job_list.html#table", list_context(params))
+    retarget(response, "#job-table")
+    reswap(response, "outerHTML")
+    trigger_client_event(response, "jobsite:toast", {"message": message, "level": "success"})
+    return response
+
+
+def _as_id(raw: str) -> int | str:
+    """Digits become an id; anything else goes through as it is, for the bulk function to
+    report as an invalid id."""
+    return int(raw) if raw.isdigit() and len(raw) < 19 else raw
+
+
+def _list_url(params: QueryDict) -> str:
+    query = params.urlencode()
+    return reverse("jobs:list") + (f"?{query}" if query else "")
+
+
+def _bulk_refused(request: HttpRequest, params: QueryDict, message: str) -> HttpResponse:
+    return _bulk_failed(request, params, {"error": {"message": message}})
+
+
+def _bulk_failed(request: HttpRequest, params: QueryDict, result: dict[str, Any]) -> HttpResponse:
+    """Nothing was changed: say why, naming each failing job and its reason."""
+    failures = [item for item in result.get("results", []) if item["error"]["code"] != ROLLED_BACK]
+    known = Job.objects.in_bulk([item["id"] for item in failures if isinstance(item["id"], int)])
+    for item in failures:
+        item["job"] = known.get(item["id"])
+    rolled_back = result.get("failed_count", 0) - len(failures)
+    summary = result["error"]["message"] if "error" in result else "Nothing was changed."
+    if not request.htmx:
+        messages.error(request, summary)
+        for item in failures:
+            name = f"“{item['job'].name}”" if item["job"] else f"#{item['id']}"
+            messages.error(request, f"Job {name}: {item['error']['message']}")
+        return redirect(_list_url(params))
+    context = {"summary": summary, "failures": failures, "rolled_back": rolled_back}
+    response = TemplateResponse(request, "jobs/_bulk_result.html", context)
+    retarget(response, "#bulk-result")
+    reswap(response, "innerHTML")
+    trigger_client_event(response, "jobsite:toast", {"message": summary, "level": "error"})
+    return response
 
 
 def _posted_version(request: HttpRequest) -> int | None:

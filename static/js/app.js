@@ -1,5 +1,6 @@
-// Jobsite's only script: the modal dialog and toasts, driven by HTMX events.
-// Views trigger the client events "jobsite:close-modal" and "jobsite:toast" (HX-Trigger).
+// Jobsite's only script: the modal dialog, toasts and the bulk selection count, driven by HTMX
+// events. Views trigger the client events "jobsite:close-modal" and "jobsite:toast" (HX-Trigger).
+// Everything here is an enhancement: without it, links and forms still work as plain pages.
 (function () {
   "use strict";
 
@@ -15,26 +16,37 @@
     setTimeout(function () { toast.remove(); }, 5000);
   }
 
+  // The element that opened the modal gets focus back on close. A save replaces the row the
+  // Edit button was in, so remember its id too and look the new one up.
   let opener = null;
+  let openerId = "";
 
   document.addEventListener("htmx:beforeRequest", function (event) {
     const target = event.detail.target;
-    if (target && target.id === "modal" && !modal().open) opener = event.detail.elt;
+    if (target && target.id === "modal" && !modal().open) {
+      opener = event.detail.elt;
+      openerId = opener.id || "";
+    }
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {
     const dialog = modal();
     if (event.detail.target !== dialog) return;
     if (!dialog.open) dialog.showModal();
-    const first = dialog.querySelector("[autofocus], input:not([type=hidden]), select, textarea, button");
+    const first = dialog.querySelector(
+      "[autofocus], input:not([type=hidden]), select, textarea, button"
+    );
     if (first) first.focus();
   });
 
   document.addEventListener("close", function (event) {
     if (event.target !== modal()) return;
     event.target.innerHTML = "";
-    if (opener && document.contains(opener)) opener.focus();
+    let back = opener && document.contains(opener) ? opener : null;
+    if (!back && openerId) back = document.getElementById(openerId);
+    if (back) back.focus();
     opener = null;
+    openerId = "";
   }, true);
 
   document.addEventListener("click", function (event) {
@@ -51,4 +63,38 @@
   document.body.addEventListener("jobsite:toast", function (event) {
     showToast(event.detail.message || event.detail.value, event.detail.level);
   });
+
+  // Bulk selection: "select all on this page", and the "N selected" count in the bar.
+  function rowBoxes() { return document.querySelectorAll("input[name=ids][form=bulk-form]"); }
+
+  function updateSelection() {
+    const output = document.querySelector("[data-selected-count]");
+    if (!output) return;
+    const boxes = Array.from(rowBoxes());
+    const matching = document.querySelector("[data-select-matching]");
+    const checked = boxes.filter(function (box) { return box.checked; }).length;
+    const count = matching && matching.checked ? Number(matching.dataset.count) : checked;
+    boxes.forEach(function (box) { box.disabled = Boolean(matching && matching.checked); });
+    output.textContent = count ? count + " selected" : "Tick jobs to change their status";
+    const page = document.querySelector("[data-select-page]");
+    if (page) {
+      page.checked = boxes.length > 0 && checked === boxes.length;
+      page.indeterminate = checked > 0 && checked < boxes.length;
+    }
+    const apply = document.querySelector("[data-bulk-apply]");
+    if (apply) apply.disabled = count === 0;
+  }
+
+  document.addEventListener("change", function (event) {
+    const box = event.target;
+    if (box.matches("[data-select-page]")) {
+      rowBoxes().forEach(function (row) { row.checked = box.checked; });
+    }
+    if (box.matches("[data-select-page], [data-select-matching], input[name=ids]")) {
+      updateSelection();
+    }
+  });
+
+  document.addEventListener("htmx:load", updateSelection);
+  document.addEventListener("DOMContentLoaded", updateSelection);
 })();
