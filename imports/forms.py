@@ -9,8 +9,8 @@ class UploadForm(forms.Form):
     """Checks a CSV upload (SPEC section 5) before any ImportJob exists.
 
     After a valid submit, `upload_info` holds what the intake found; when the file was
-    imported before, `duplicate` holds that import and the form stays invalid until
-    "import anyway" is ticked.
+    imported before, `duplicate` holds that import and the form stays invalid until it is
+    submitted again through "Import anyway" (which confirms that file's hash).
     """
 
     file = forms.FileField(
@@ -31,9 +31,9 @@ class UploadForm(forms.Form):
         initial=OnExisting.UPDATE,
         widget=forms.RadioSelect,
     )
-    import_anyway = forms.BooleanField(
-        label="Import anyway: I know this file was imported before", required=False
-    )
+    # The SHA-256 of the file the user agreed to import again: set by the "Import anyway"
+    # button, so it confirms that file only, not whatever file is chosen next.
+    import_anyway = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -50,11 +50,12 @@ class UploadForm(forms.Form):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        if self.upload_info is not None and not cleaned.get("import_anyway"):
-            self.duplicate = find_duplicate(self.upload_info.file_hash)
+        info = self.upload_info
+        if info is not None and cleaned.get("import_anyway") != info.file_hash:
+            self.duplicate = find_duplicate(info.file_hash)
             if self.duplicate is not None:
                 raise ValidationError(
-                    "This file was imported before. Choose it again and tick "
+                    "This file was imported before. Choose it again and press "
                     "“Import anyway” to import it a second time.",
                     code="duplicate",
                 )

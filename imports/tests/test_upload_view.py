@@ -130,16 +130,24 @@ def test_duplicate_needs_import_anyway(editor, admin_user):
     assert "monday.csv" in html
     assert "uploaded by admin" in html
     assert "Completed" in html
-    assert 'name="import_anyway"' in html
-    assert "Import anyway</button>" in html
+    file_hash = hashlib.sha256(GOOD_CSV).hexdigest()
+    assert f'name="import_anyway" value="{file_hash}">Import anyway</button>' in html
     assert ImportJob.objects.count() == 1
 
-    response = client.post(NEW_URL, upload(GOOD_CSV, import_anyway="on"))
+    response = client.post(NEW_URL, upload(GOOD_CSV, import_anyway=file_hash))
     assert response.status_code == 302
     assert ImportJob.objects.count() == 2
     again = ImportJob.objects.exclude(pk=earlier.pk).get()
     assert response["Location"] == again.get_absolute_url()
     assert again.created_by == editor
+
+
+def test_import_anyway_confirms_only_the_file_it_was_offered_for(editor):
+    make_import(file_hash=hashlib.sha256(GOOD_CSV).hexdigest(), status=ImportStatus.COMPLETED)
+    response = client_for(editor).post(NEW_URL, upload(GOOD_CSV, import_anyway="f" * 64))
+    assert response.status_code == 200
+    assert "This file was imported before" in response.content.decode()
+    assert ImportJob.objects.count() == 1
 
 
 def test_earlier_failed_import_is_not_a_duplicate(editor):
@@ -150,11 +158,13 @@ def test_earlier_failed_import_is_not_a_duplicate(editor):
 
 
 def test_import_anyway_is_kept_when_the_file_must_be_chosen_again(editor):
+    file_hash = hashlib.sha256(GOOD_CSV).hexdigest()
     response = client_for(editor).post(
-        NEW_URL, {"on_error": "skip", "on_existing": "update", "import_anyway": "on"}
+        NEW_URL, {"on_error": "skip", "on_existing": "update", "import_anyway": file_hash}
     )
     assert response.status_code == 200
-    assert '<input type="hidden" name="import_anyway" value="on">' in response.content.decode()
+    html = response.content.decode()
+    assert f'<input type="hidden" name="import_anyway" value="{file_hash}"' in html
 
 
 def test_filename_with_script_is_escaped_on_the_duplicate_warning(editor):
