@@ -115,7 +115,7 @@ def inspect_upload(file: IO[bytes] | File) -> UploadInfo:
             "Save it as CSV and upload again."
         )
     encoding = _bom_encoding(head)
-    if encoding is None and b"\x00" in head:
+    if encoding is None and _looks_binary(head):
         raise UploadRejected(
             "This is not a CSV text file: it contains binary data. Save it as CSV and upload again."
         )
@@ -249,6 +249,13 @@ def _bom_encoding(head: bytes) -> str | None:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     return None
+
+
+def _looks_binary(head: bytes) -> bool:
+    """NUL bytes in the header line or throughout: binary. A stray NUL in a data row is a
+    parse error of that row instead (SPEC section 5)."""
+    first_line = head.split(b"\n", 1)[0]
+    return b"\x00" in first_line or head.count(b"\x00") * 10 > len(head)
 
 
 def _detect(head: bytes) -> str | None:
