@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, models, reset_queries, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -518,6 +518,7 @@ class Importer:
         rows = error_rows = 0
         errors: list[RowError] = []
         for batch in self.batches(records):
+            reset_queries()
             plan = self.plan(batch, lock=False)
             rows += plan.rows
             error_rows += plan.error_rows
@@ -542,6 +543,9 @@ class Importer:
 
     # One batch ------------------------------------------------------------------------
     def write_batch(self, batch: list[Record]) -> None:
+        # With DEBUG on, Django keeps the last 9,000 queries; ours are large multi-row
+        # INSERTs, so a long import would hold hundreds of MB of SQL text.
+        reset_queries()
         for attempt in (1, 2):
             try:
                 with transaction.atomic():
