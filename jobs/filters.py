@@ -44,7 +44,7 @@ class JobFilter(django_filters.FilterSet):
         ),
     )
     status = django_filters.MultipleChoiceFilter(
-        choices=JobStatus.choices, widget=forms.CheckboxSelectMultiple, distinct=False
+        choices=JobStatus.choices, widget=forms.CheckboxSelectMultiple, method="filter_status"
     )
     printer = django_filters.ModelChoiceFilter(
         queryset=Printer.objects.all(), empty_label="Any printer"
@@ -67,6 +67,10 @@ class JobFilter(django_filters.FilterSet):
     class Meta:
         model = Job
         fields: list[str] = []
+
+    def filter_status(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        # One IN over the (status, updated_at) index, not django-filter's OR + DISTINCT.
+        return queryset.filter(status__in=value) if value else queryset
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         text = value.strip()

@@ -3,7 +3,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import pluralize
@@ -51,6 +51,16 @@ class CappedPaginator(Paginator):
     def count(self) -> int:
         rows = self.object_list.select_related(None).order_by().values("pk")
         return rows[: self.cap + 1].count()
+
+    def page(self, number: int | str) -> Page:
+        """A deferred join: the page's ids come from an index-only query (so OFFSET and sorting
+        walk index entries, not rows, and joins cannot steer the planner off the sort index);
+        then one query by primary key loads those rows with their related objects."""
+        page = super().page(number)
+        ids = list(page.object_list.values_list("pk", flat=True))
+        rows = self.object_list.in_bulk(ids)
+        page.object_list = [rows[pk] for pk in ids if pk in rows]
+        return page
 
     @property
     def is_capped(self) -> bool:

@@ -234,3 +234,12 @@ def test_detail_page_shows_history(client, viewer, editor, job) -> None:
     body = client.get(job.get_absolute_url()).content.decode()
     assert "status: pending → running" in body and "by editor" in body
     assert edit_url(job) not in body
+
+
+def test_full_page_form_posts_plainly_so_it_works_outside_the_list(client, editor, job) -> None:
+    """Opened from the detail page (no row to swap), the form must not post through HTMX."""
+    client.force_login(editor)
+    full = client.get(edit_url(job)).content.decode()
+    assert "hx-post" not in full and "hx-get" not in full
+    modal = client.get(edit_url(job), HTTP_HX_REQUEST="true").content.decode()
+    assert f'hx-post="{edit_url(job)}"' in modal
