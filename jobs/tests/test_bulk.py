@@ -365,7 +365,8 @@ def test_a_batch_costs_a_fixed_number_of_queries(admin_user, django_assert_max_n
         status="running", cancelled_by=admin_user
     )
     items = [{"id": job.pk, "status": "cancelled"} for job in jobs]
-    # savepoint, select (locked, with the users), update, insert events, release
+    # savepoint, select (locked, with the users), one update per distinct set of new values
+    # (here two: cancelled_by already the actor or not), one insert of events, release
     with django_assert_max_num_queries(6):
         assert run(items, admin_user)["updated_count"] == MAX_ITEMS
 
