@@ -3,10 +3,12 @@
 import json
 import logging
 import sqlite3
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection, connections, transaction
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -58,8 +60,9 @@ def codes(response: dict[str, Any]) -> list[str | None]:
 # --- Request-level rules ----------------------------------------------------------------------
 
 
-def test_empty_list_is_a_success_with_zero_counts() -> None:
-    assert run([]) == {"updated_count": 0, "failed_count": 0, "results": []}
+def test_empty_list_is_a_success_with_zero_counts(django_assert_num_queries) -> None:
+    with django_assert_num_queries(0):
+        assert run([]) == {"updated_count": 0, "failed_count": 0, "results": []}
 
 
 @pytest.mark.parametrize("items", [None, {"id": 1, "status": "pending"}, "[]", 5, ({"id": 1},)])
@@ -320,6 +323,24 @@ def test_status_side_effects_come_from_the_status_rules(
         assert getattr(job, name) == values.get(value, value)
     kind = "cancelled" if target == "cancelled" else "status_changed"
     assert job.events.get().kind == kind
+
+
+def test_each_job_gets_its_own_side_effects_in_one_batch(admin_user, make_job) -> None:
+    """Jobs in one batch may need different side effects: a start time is set only if empty."""
+    earlier = timezone.now() - timedelta(days=1)
+    fresh, rerun = make_job(status="pending"), make_job(status="pending", started_at=earlier)
+    failing = make_job(status="running")
+    items = [
+        {"id": fresh.pk, "status": "running"},
+        {"id": rerun.pk, "status": "running"},
+        {"id": failing.pk, "status": "failed"},
+    ]
+    assert run(items, admin_user)["updated_count"] == 3
+    fresh, rerun, failing = (Job.objects.get(pk=job.pk) for job in (fresh, rerun, failing))
+    assert fresh.started_at == fresh.updated_at == rerun.updated_at == failing.updated_at
+    assert rerun.started_at == earlier and rerun.completed_at is None
+    assert failing.completed_at == failing.updated_at and failing.status == "failed"
+    assert [job.version for job in (fresh, rerun, failing)] == [2, 2, 2]
 
 
 def test_reopening_a_cancelled_job_clears_the_cancellation(admin_user, make_job) -> None:
