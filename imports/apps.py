@@ -13,9 +13,13 @@ class ImportsConfig(AppConfig):
         post_migrate.connect(keep_retention_schedule, sender=self)
 
 
-def keep_retention_schedule(*, apps: Apps, using: str, **kwargs: Any) -> None:
+def keep_retention_schedule(*, using: str, apps: Apps | None = None, **kwargs: Any) -> None:
     """After every migrate (every deploy), keep the `imports-retention` schedule in place."""
+    from django.apps import apps as global_apps
+
     from imports.retention import ensure_retention_schedule
+
+    apps = apps or global_apps  # `flush` (transactional tests) sends post_migrate without apps
 
     try:
         schedule_model = apps.get_model("django_q", "Schedule")
