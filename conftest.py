@@ -52,3 +52,24 @@ def make_job(db: None) -> Callable[..., Job]:
         return Job.objects.create(**fields)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    django_db_modify_db_settings_parallel_suffix: None,
+) -> None:
+    """Cluster tests start a real `qcluster` subprocess on the test database, which therefore
+    cannot be SQLite's private in-memory one: when such a test is collected, use a file."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    wants_cluster = any(item.get_closest_marker("cluster") for item in request.session.items)
+    if (
+        wants_cluster
+        and database["ENGINE"] == "django.db.backends.sqlite3"
+        and not database.get("TEST", {}).get("NAME")
+    ):
+        folder = tmp_path_factory.mktemp("db")
+        database.setdefault("TEST", {})["NAME"] = str(folder / "test-jobsite.sqlite3")
