@@ -1,6 +1,11 @@
 """Display helpers for import pages: durations and delimiter names."""
 
+from typing import Any
+
 from django import template
+
+from imports.models import ImportJob
+from imports.views import may_cancel as may_cancel_import
 
 register = template.Library()
 
@@ -27,3 +32,9 @@ def delimiter_name(delimiter: str) -> str:
     if not delimiter:
         return "—"
     return DELIMITER_NAMES.get(delimiter, repr(delimiter))
+
+
+@register.filter
+def may_cancel(user: Any, import_job: ImportJob) -> bool:
+    """Whether `user` holds the right to cancel `import_job` (its state aside)."""
+    return may_cancel_import(user, import_job)
