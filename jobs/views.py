@@ -56,8 +56,16 @@ class CappedPaginator(Paginator):
         """A deferred join: the page's ids come from an index-only query (so OFFSET and sorting
         walk index entries, not rows, and joins cannot steer the planner off the sort index);
         then one query by primary key loads those rows with their related objects."""
+        ids = None
+        if str(number) == "1":
+            ids = list(self.object_list.values_list("pk", flat=True)[: self.per_page])
+            if len(ids) < self.per_page:
+                # A short first page is the whole result: no COUNT, which matters most for a
+                # text search that matches little, where counting would scan the table again.
+                self.__dict__["count"] = len(ids)
         page = super().page(number)
-        ids = list(page.object_list.values_list("pk", flat=True))
+        if ids is None:
+            ids = list(page.object_list.values_list("pk", flat=True))
         rows = self.object_list.in_bulk(ids)
         page.object_list = [rows[pk] for pk in ids if pk in rows]
         return page

@@ -17,7 +17,8 @@
   }
 
   // The element that opened the modal gets focus back on close. A save replaces the row the
-  // Edit button was in, so remember its id too and look the new one up.
+  // button was in, so remember an id to look the new one up by: its own, or for a button that
+  // may be gone from the new row (Cancel…), the one named by data-focus-after.
   let opener = null;
   let openerId = "";
 
@@ -25,7 +26,7 @@
     const target = event.detail.target;
     if (target && target.id === "modal" && !modal().open) {
       opener = event.detail.elt;
-      openerId = opener.id || "";
+      openerId = opener.dataset.focusAfter || opener.id || "";
     }
   });
 
