@@ -33,8 +33,8 @@ from jobs.models import Job
 
 logger = logging.getLogger(__name__)
 
-IMPORT_CHUNK = 500  # imports (with their events) deleted per transaction
-ERROR_CHUNK = 5_000  # error records deleted per transaction
+IMPORT_CHUNK = 200  # imports (with their events) deleted per transaction
+ERROR_CHUNK = 2_000  # error records deleted per transaction
 JOB_CHUNK = 5_000  # jobs detached from their import per transaction
 FILES_FOLDER = "imports"
 # An upload writes its file a moment before its ImportJob row commits: never sweep a
