@@ -95,6 +95,16 @@ def test_one_job_that_cannot_move_changes_nothing_and_is_named(admin_client, mak
     assert "&lt;b&gt;Lid" in response.content.decode()  # escaped on the page too
 
 
+def test_cancelling_records_the_admin_user(admin_client, admin_user, make_job) -> None:
+    jobs = [make_job(status="pending"), make_job(status="running")]
+    response = apply(admin_client, jobs, "cancelled")
+    assert messages_of(response) == [("success", "Set 2 jobs to Cancelled.")]
+    for job in Job.objects.all():
+        assert (job.status, job.cancelled_by, job.updated_by) == ("cancelled", *[admin_user] * 2)
+        assert job.cancelled_at == job.updated_at
+        assert job.events.get().kind == "cancelled"
+
+
 def test_setting_the_same_status_again_succeeds(admin_client, make_job) -> None:
     job = make_job(status="scheduled")
     response = apply(admin_client, [job], "scheduled")
