@@ -40,6 +40,7 @@ CLUSTER_FRESH_SECONDS = 60
 LAST_SEEN_KEY = "jobsite:cluster-last-seen"
 LAST_SEEN_REFRESH_SECONDS = 10  # write the remembered sighting at most this often
 FAILURES_SHOWN = 20
+RETENTION_TASK = "imports.tasks.cleanup_imports_task"
 
 
 def _cluster_stats() -> list[Stat]:
@@ -108,6 +109,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
     )
 
 
+def _error_summary(result: object) -> str:
+    """The error line of a failed task's result, without django-q2's appended traceback."""
+    return str(result).split(" : Traceback", 1)[0].strip()
+
+
 def _staff_only(request: HttpRequest) -> None:
     if not request.user.is_staff:
         raise PermissionDenied
@@ -145,7 +151,11 @@ def cluster_status(request: HttpRequest) -> TemplateResponse:
             "broker": broker.info(),
             "queued": broker.queue_size(),
             "in_progress": broker.lock_size(),
-            "failures": Failure.objects.order_by("-stopped")[:FAILURES_SHOWN],
+            "failures": [
+                (failure, _error_summary(failure.result))
+                for failure in Failure.objects.order_by("-stopped")[:FAILURES_SHOWN]
+            ],
+            "last_retention": Task.objects.filter(func=RETENTION_TASK).order_by("-stopped").first(),
             "schedules": schedules,
             "retention_schedule": SCHEDULE_NAME,
             "retention_days": settings.IMPORT_RETENTION_DAYS,
@@ -171,7 +181,7 @@ def run_retention(request: HttpRequest) -> HttpResponse:
         messages.success(
             request,
             "Retention cleanup queued: the cluster deletes expired imports in the background. "
-            "Its result appears under the schedules' last run and in the log.",
+            "Reload this page to see its result under Retention.",
         )
         return HttpResponseRedirect(reverse("cluster"))
     expired = expired_imports(

@@ -101,6 +101,7 @@ def test_staff_sees_clusters_queue_schedules_and_failures(client: Client, staff:
     assert [f.name for f in shown] == [f"task-{n:02d}" for n in range(5, 25)]
     assert html.index("task-24") < html.index("task-05")
     assert "ValueError: broken row batch 24" in html
+    assert "Last run: never" in " ".join(html[html.index('id="last-retention"') :].split())
 
 
 def test_no_cluster_running_is_said_plainly(client: Client, admin_user: User) -> None:
@@ -119,6 +120,7 @@ def test_schedule_last_run_is_shown(client: Client, staff: User) -> None:
         started=timezone.now(),
         stopped=timezone.now(),
         success=True,
+        result={"imports": 3, "error_records": 7, "events": 3, "files": 2, "orphan_files": 1},
     )
     Schedule.objects.filter(name="imports-retention").update(task=task.id)
 
@@ -126,6 +128,10 @@ def test_schedule_last_run_is_shown(client: Client, staff: User) -> None:
 
     assert "succeeded" in html
     assert f"{task.stopped:%Y-%m-%d %H:%M}" in html
+    last_run = html[html.index('id="last-retention"') :]
+    assert "deleted 3 imports, 7 error records, 2 stored and 1 orphaned file" in " ".join(
+        last_run.split()
+    )
 
 
 def test_run_retention_asks_for_confirmation_first(client: Client, staff: User) -> None:
