@@ -90,7 +90,8 @@ class Record:
 
     @property
     def raw(self) -> str:
-        return "".join(self.lines).rstrip("\r\n")[:RAW_DATA_MAX]
+        # PostgreSQL text cannot hold NUL; show it as the visible symbol for NUL instead.
+        return "".join(self.lines).rstrip("\r\n").replace("\x00", "\u2400")[:RAW_DATA_MAX]
 
 
 class _LineTap:

@@ -14,7 +14,6 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.utils import timezone
-from django_q.models import OrmQ
 
 from imports import processing
 from imports.management.commands import import_jobs
@@ -148,7 +147,7 @@ def test_a_failed_earlier_import_is_not_a_duplicate(write_csv: Callable[..., Pat
 
 
 def test_default_enqueues_and_prints_the_id(
-    write_csv: Callable[..., Path], django_capture_on_commit_callbacks: Any
+    write_csv: Callable[..., Path], django_capture_on_commit_callbacks: Any, task_queue: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         code, out, _ = run("import_jobs", str(write_csv("name\nA\n")))
@@ -156,7 +155,7 @@ def test_default_enqueues_and_prints_the_id(
     assert (code, out.strip()) == (0, str(import_job.pk))
     assert import_job.status == ImportStatus.PENDING
     assert import_job.task_id
-    assert OrmQ.objects.count() == 1
+    assert task_queue.queue_size() == 1
 
 
 def test_default_json_output(

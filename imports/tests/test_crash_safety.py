@@ -158,9 +158,8 @@ def test_a_second_worker_loses_the_lease_and_writes_nothing(
 
 
 def test_stalled_imports_are_reenqueued(
-    make_import: Callable[..., ImportJob], django_capture_on_commit_callbacks: Any
+    make_import: Callable[..., ImportJob], task_queue: Any
 ) -> None:
-    from django_q.models import OrmQ
 
     stalled = make_import("name\nA\n")
     live = make_import("name\nB\n")
@@ -171,7 +170,7 @@ def test_stalled_imports_are_reenqueued(
         status=ImportStatus.PROCESSING, lease_expires_at=timezone.now() + timedelta(seconds=60)
     )
     assert processing.resume_stalled_imports() == [str(stalled.pk)]
-    assert OrmQ.objects.count() == 1
+    assert task_queue.queue_size() == 1
 
 
 # --- cancel ---------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django_q.models import OrmQ
 
 from imports import intake
 from imports.intake import UploadRejected, find_duplicate, inspect_upload
@@ -178,18 +177,21 @@ def test_create_import_stores_file_and_records_the_upload(
 
 
 def test_create_import_enqueues_on_commit_and_stores_the_task_id(
-    uploader: User, write_csv: Callable[..., Path], django_capture_on_commit_callbacks: Any
+    uploader: User,
+    write_csv: Callable[..., Path],
+    django_capture_on_commit_callbacks: Any,
+    task_queue: Any,
 ) -> None:
     with write_csv("name\nA\n").open("rb") as file:
         info = inspect_upload(file)
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             import_job = intake.create_import(file, info, user=uploader)
-        assert OrmQ.objects.count() == 0  # nothing is queued before the commit
+        assert task_queue.queue_size() == 0  # nothing is queued before the commit
         for callback in callbacks:
             callback()
     import_job.refresh_from_db()
     assert import_job.task_id
-    assert OrmQ.objects.count() == 1
+    assert task_queue.queue_size() == 1
 
 
 def test_create_import_refuses_unknown_options(create: Callable[..., ImportJob]) -> None:
