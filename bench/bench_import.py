@@ -34,6 +34,9 @@ def setup_django(var_dir: Path) -> None:
     os.environ["JOBSITE_VAR_DIR"] = str(var_dir)
     os.environ["MEDIA_ROOT"] = str(var_dir / "media")
     os.environ.setdefault("IMPORT_MAX_UPLOAD_MB", "1000")
+    # Production settings: with DEBUG on, Django formats and keeps the SQL of every query.
+    os.environ["DJANGO_DEBUG"] = "false"
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + os.urandom(16).hex())
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["DJANGO_SETTINGS_MODULE"] = "jobsite.settings"
     sys.path.insert(0, str(ROOT))

@@ -53,6 +53,7 @@ BOOLEANS = {
     "n": False,
     "0": False,
 }
+STATUSES = frozenset(JobStatus.values)
 BOOLEAN_HINT = "use true/false, yes/no, y/n or 1/0"
 TEXT_COLUMNS = (
     ("notes", "Notes", validation.NOTES_MAX),
@@ -241,7 +242,7 @@ class RowValidator:
         clean["name"] = check("name", validation.clean_name, values.get("name"))
         status = values.get("status")
         if status is not None:
-            if status.lower() not in JobStatus.values:
+            if status.lower() not in STATUSES:
                 choices = ", ".join(JobStatus.values)
                 errors.append(("status", f"Unknown status “{status}”; use one of {choices}."))
             elif existing is None:
@@ -862,7 +863,11 @@ def _insert_jobs(
                 source,
             )
         )
-        changes.append({name: [None, _event_value(clean[name])] for name in EDITABLE_FIELDS})
+        # The same diff Job.insert records: every editable field from None, printer by name.
+        change = {name: [None, clean[name]] for name in EDITABLE_FIELDS}
+        if printer is not None:
+            change["printer"] = [None, printer.name]
+        changes.append(change)
     ids = _insert(Job, JOB_COLUMNS, rows, returning=True)
     kind = JobEvent.Kind.IMPORTED.value
     _insert(
