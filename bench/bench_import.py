@@ -28,14 +28,14 @@ PRINTERS = ("Prusa MK4 #1", "Prusa MK4 #2", "Bambu X1C", "Form 3")
 STATUSES = ("pending", "scheduled", "running", "completed", "failed", "cancelled")
 
 
-def setup_django(var_dir: Path) -> None:
+def setup_django(var_dir: Path, *, debug: bool = False) -> None:
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)
     os.environ["JOBSITE_VAR_DIR"] = str(var_dir)
     os.environ["MEDIA_ROOT"] = str(var_dir / "media")
     os.environ.setdefault("IMPORT_MAX_UPLOAD_MB", "1000")
     # Production settings: with DEBUG on, Django formats and keeps the SQL of every query.
-    os.environ["DJANGO_DEBUG"] = "false"
+    os.environ["DJANGO_DEBUG"] = "true" if debug else "false"
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + os.urandom(16).hex())
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["DJANGO_SETTINGS_MODULE"] = "jobsite.settings"

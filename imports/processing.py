@@ -460,13 +460,13 @@ class Importer:
     # The run ------------------------------------------------------------------------
     def run(self) -> None:
         job = self.import_job
-        if job.on_error == OnError.ABORT and job.checkpoint == 0:
-            if not self.validate_everything():
-                return
-        header, records, self.stream = open_records(job)
-        self.validator = RowValidator(header)
-        self.skip_done(records)
         try:
+            if job.on_error == OnError.ABORT and job.checkpoint == 0:
+                if not self.validate_everything():
+                    return
+            header, records, self.stream = open_records(job)
+            self.validator = RowValidator(header)
+            self.skip_done(records)
             for batch in self.batches(records):
                 self.write_batch(batch)
         except StopRequested:
@@ -521,6 +521,7 @@ class Importer:
         errors: list[RowError] = []
         for batch in self.batches(records):
             reset_queries()
+            self._fence()  # keeps the lease alive and notices a cancel request
             plan = self.plan(batch, lock=False)
             rows += plan.rows
             error_rows += plan.error_rows

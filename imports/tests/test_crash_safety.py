@@ -275,3 +275,24 @@ def test_every_status_change_writes_event_signal_and_log(
     )
     assert (done.actor, done.created_count, done.error_count) == ("system", 1, 0)
     assert "new_status=completed" in done.getMessage()
+
+
+def test_cancel_during_the_all_or_nothing_check_writes_nothing(
+    make_import: Callable[..., ImportJob],
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    uploader: User,
+) -> None:
+    settings.IMPORT_BATCH_SIZE = 2
+    import_job = make_import(ROWS, on_error="abort")
+    original = processing.Importer.plan
+
+    def cancel_while_checking(self: processing.Importer, batch: Any, *, lock: bool) -> Any:
+        ImportJob.objects.get(pk=self.import_job.pk).request_cancel(actor=uploader)
+        return original(self, batch, lock=lock)
+
+    monkeypatch.setattr(processing.Importer, "plan", cancel_while_checking)
+    processing.run_import(import_job.pk)
+    import_job.refresh_from_db()
+    assert import_job.status == ImportStatus.CANCELLED
+    assert not Job.objects.exists()

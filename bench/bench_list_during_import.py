@@ -1,0 +1,117 @@
+"""Jobs list latency while the cluster imports (not a test):
+`.venv/bin/python bench/bench_list_during_import.py [--rows N]`.
+
+On a temporary SQLite database (WAL, the embedded default) it starts a real `manage.py
+qcluster`, enqueues a 100,000-row import, and meanwhile requests the jobs list page (/jobs/,
+full middleware, view and template through Django's test client) as a logged-in user. Prints
+the page latency when idle and during the import, and the import's own rate. Cleans up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bench_import  # noqa: E402  (the CSV generator and Django setup)
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return (
+        f"n={len(ordered)}  median {statistics.median(ordered) * 1000:.0f} ms  "
+        f"p95 {p95 * 1000:.0f} ms  max {ordered[-1] * 1000:.0f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="jobsite-bench-list-"))
+    cluster = None
+    try:
+        # DEBUG on, as `make run` serves it: the static manifest needs no collectstatic.
+        bench_import.setup_django(work, debug=True)
+        from django.contrib.auth.models import User
+        from django.core.management import call_command
+        from django.test import Client
+
+        from imports import intake
+        from imports.models import ImportJob
+        from jobs.models import Printer
+
+        call_command("migrate", verbosity=0)
+        call_command("createcachetable", verbosity=0)
+        for name in bench_import.PRINTERS:
+            Printer.objects.create(name=name)
+        admin = User.objects.create_superuser("bench", password="pw-bench")
+        client = Client()
+        client.force_login(admin)
+
+        def get_list() -> float:
+            started = time.perf_counter()
+            response = client.get("/jobs/")
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 200, response.status_code
+            return elapsed
+
+        csv_path = work / "jobs.csv"
+        bench_import.generate(csv_path, args.rows)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
+        cluster = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        idle = [get_list() for _ in range(20)]
+
+        with csv_path.open("rb") as file:
+            import_job = intake.create_import(file, intake.inspect_upload(file), user=admin)
+        during: list[float] = []
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
+            import_job.refresh_from_db()
+            if import_job.is_finished:
+                break
+            if import_job.status == "processing":
+                during.append(get_list())
+            time.sleep(0.2)
+        import_job = ImportJob.objects.get(pk=import_job.pk)
+        print(f"Import of {args.rows:,} rows on the cluster: {import_job.status}, ", end="")
+        print(
+            f"{import_job.created_count:,} created in {import_job.elapsed_seconds:.1f} s "
+            f"({import_job.rows_per_second:,.0f} rows/s)"
+        )
+        print(f"/jobs/ idle:             {percentiles(idle)}")
+        if during:
+            print(f"/jobs/ during the import: {percentiles(during)}")
+        else:
+            print("/jobs/ during the import: the import finished before a request was made")
+    finally:
+        if cluster is not None and cluster.poll() is None:
+            os.killpg(cluster.pid, signal.SIGTERM)
+            try:
+                cluster.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(cluster.pid, signal.SIGKILL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
