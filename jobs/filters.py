@@ -83,6 +83,13 @@ class JobFilter(django_filters.FilterSet):
         )
 
     @property
+    def form(self) -> forms.Form:
+        form = super().form
+        # The edit modal's fields share these names; keep the ids on the page unique.
+        form.auto_id = "filter-%s"
+        return form
+
+    @property
     def is_filtered(self) -> bool:
         """Whether the query string narrows the list (sorting and paging do not)."""
         data: Any = self.data

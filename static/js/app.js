@@ -65,6 +65,15 @@
     showToast(event.detail.message || event.detail.value, event.detail.level);
   });
 
+  // Filters: leave empty fields out of the query string, so pushed URLs read like bookmarks.
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt.id !== "job-filters") return;
+    const params = event.detail.parameters;
+    Object.keys(params).forEach(function (name) {
+      if (params[name] === "") delete params[name];
+    });
+  });
+
   // Bulk selection: "select all on this page", and the "N selected" count in the bar.
   function rowBoxes() { return document.querySelectorAll("input[name=ids][form=bulk-form]"); }
 
