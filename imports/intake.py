@@ -10,6 +10,7 @@ import codecs
 import csv
 import hashlib
 import io
+import logging
 import os
 from dataclasses import dataclass
 from typing import IO, Any
@@ -22,6 +23,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from imports.models import ImportEvent, ImportJob, ImportStatus, OnError, OnExisting
+
+logger = logging.getLogger("imports")
 
 CHUNK_SIZE = 1024 * 1024
 SAMPLE_SIZE = 64 * 1024
@@ -214,7 +217,7 @@ def create_import(
             created_at=import_job.created_at,
         )
         if enqueue:
-            transaction.on_commit(lambda: enqueue_import(import_job))
+            transaction.on_commit(lambda: enqueue_or_log(import_job))
     return import_job
 
 
@@ -231,6 +234,19 @@ def enqueue_import(import_job: ImportJob) -> str:
     ImportJob.objects.filter(pk=import_job.pk).update(task_id=task_id or "")
     import_job.task_id = task_id or ""
     return import_job.task_id
+
+
+def enqueue_or_log(import_job: ImportJob) -> None:
+    """Enqueue after the upload committed; if the broker is down, the upload still stands
+    (pending, no task id) and the stalled-import sweep enqueues it later."""
+    try:
+        enqueue_import(import_job)
+    except Exception:
+        logger.exception(
+            "could not enqueue import %s; the sweep will retry",
+            import_job.pk,
+            extra={"import_id": str(import_job.pk)},
+        )
 
 
 def _rewind(file: Any) -> None:

@@ -18,13 +18,13 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, reset_queries, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from imports.intake import Header, UploadRejected, enqueue_import, map_header
@@ -420,20 +420,28 @@ def claim(import_id: Any, owner: str) -> ImportJob | None:
 
 
 def resume_stalled_imports() -> list[str]:
-    """Re-enqueue processing imports whose worker died (lease expired).
+    """Re-enqueue imports left without a live task; return their ids.
 
-    The ORM broker re-delivers a killed worker's task by itself (after Q_RETRY); the Redis
-    broker does not, so a schedule runs this every minute. A spare delivery is harmless:
-    the claim lets only one worker run an import.
+    Processing imports whose worker died (lease expired): the ORM broker re-delivers a killed
+    worker's task by itself (after Q_RETRY), the Redis broker never does. And pending imports
+    that never got a task id (the broker was down at upload). A schedule runs this every
+    minute; a spare delivery is harmless, since the claim lets only one worker run an import.
     """
+    now = timezone.now()
     stalled = ImportJob.objects.filter(
-        status=ImportStatus.PROCESSING, lease_expires_at__lt=timezone.now()
+        Q(status=ImportStatus.PROCESSING, lease_expires_at__lt=now)
+        | Q(status=ImportStatus.PENDING, task_id="", created_at__lt=now - timedelta(minutes=1))
     )
     resumed = []
     for import_job in stalled:
         enqueue_import(import_job)
         resumed.append(str(import_job.pk))
-        logger.info("stalled import re-enqueued", extra={"import_id": str(import_job.pk)})
+        logger.info(
+            "stalled import re-enqueued: import_id=%s status=%s",
+            import_job.pk,
+            import_job.status,
+            extra={"import_id": str(import_job.pk)},
+        )
     return resumed
 
 

@@ -173,6 +173,33 @@ def test_stalled_imports_are_reenqueued(
     assert task_queue.queue_size() == 1
 
 
+def test_upload_stands_when_the_broker_is_down_and_the_sweep_enqueues_it(
+    uploader: User,
+    write_csv: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+    task_queue: Any,
+) -> None:
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr("django_q.tasks.async_task", broker_down)
+    with write_csv("name\nA\n").open("rb") as file:
+        with django_capture_on_commit_callbacks(execute=True):
+            import_job = intake.create_import(file, intake.inspect_upload(file), user=uploader)
+    import_job.refresh_from_db()
+    assert (import_job.status, import_job.task_id) == (ImportStatus.PENDING, "")
+    monkeypatch.undo()
+    assert processing.resume_stalled_imports() == []  # give the broker a minute first
+    ImportJob.objects.filter(pk=import_job.pk).update(
+        created_at=timezone.now() - timedelta(minutes=2)
+    )
+    assert processing.resume_stalled_imports() == [str(import_job.pk)]
+    import_job.refresh_from_db()
+    assert import_job.task_id
+    assert task_queue.queue_size() == 1
+
+
 # --- cancel ---------------------------------------------------------------------------------
 
 
