@@ -10,6 +10,7 @@ resumes after the checkpoint; a cancel request is honoured between batches.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import os
@@ -207,6 +208,7 @@ class BatchPlan:
     errors: list[RowError] = field(default_factory=list)
     records: int = 0  # records consumed, including unparseable ones
     rows: int = 0  # data rows counted as processed
+    new_keys: list[bytes] = field(default_factory=list)  # references first met in the batch
 
 
 class RowValidator:
@@ -299,6 +301,10 @@ class RowValidator:
             errors.append(("printer", exc.messages[0]))
             return None
         return printer
+
+
+def reference_key(reference: str) -> bytes:
+    return hashlib.blake2b(reference.encode(), digest_size=16).digest()
 
 
 def _clean_text(value: str | None, label: str, max_length: int) -> str:
@@ -454,7 +460,9 @@ class Importer:
         self.actor = import_job.created_by
         self.batch_size = max(settings.IMPORT_BATCH_SIZE, 1)
         self.stored_errors = import_job.errors.count()
-        self.seen_references: set[str] = set()
+        # Every reference met so far in the file, as a 16-byte digest: a million references
+        # of any length then take about 70 MB, and the worker stays under its memory budget.
+        self.seen_references: set[bytes] = set()
         self.stream: Any = None
         self.counts = {
             "checkpoint": import_job.checkpoint,
@@ -515,7 +523,7 @@ class Importer:
             if record.cells is not None:
                 reference = self.validator.reference(record.cells)
                 if reference is not None:
-                    self.seen_references.add(reference)
+                    self.seen_references.add(reference_key(reference))
 
     def validate_everything(self) -> bool:
         """on_error=abort: a read-only pass over the whole file before anything is written.
@@ -558,18 +566,25 @@ class Importer:
         # INSERTs, so a long import would hold hundreds of MB of SQL text.
         reset_queries()
         for attempt in (1, 2):
+            counts, stored_errors = dict(self.counts), self.stored_errors
+            plan = None
             try:
                 with transaction.atomic():
                     self._fence()
                     plan = self.plan(batch, lock=True)
                     self._write(plan)
-                self.version += 1
-                return
-            except IntegrityError:
-                # Someone else created a job with one of our references between our lookup
-                # and our insert; the batch rolled back, so plan it again with fresh data.
-                if attempt == 2:
-                    raise
+            except Exception as exc:
+                # Nothing of the batch was committed: forget what it counted and remembered.
+                self.counts, self.stored_errors = counts, stored_errors
+                if plan is not None:
+                    self.seen_references.difference_update(plan.new_keys)
+                if attempt == 1 and isinstance(exc, IntegrityError):
+                    # Someone else created a job with one of our references between our
+                    # lookup and our insert: plan the batch again with fresh data.
+                    continue
+                raise
+            self.version += 1
+            return
 
     def _fence(self) -> None:
         """Renew the lease, iff this worker still holds the import and no cancel is pending."""
@@ -596,7 +611,7 @@ class Importer:
         validator = self.validator
         job = self.import_job
         plan = BatchPlan(records=len(batch))
-        candidates: list[tuple[Record, dict[str, str | None], str | None]] = []
+        candidates: list[tuple[Record, dict[str, str | None], str | None, bytes]] = []
         for record in batch:
             if record.cells is None:
                 plan.rows += 1
@@ -607,20 +622,22 @@ class Importer:
                 continue
             values = validator.values(record.cells)
             reference = values.get("reference")
-            candidates.append((record, values, reference))
-        wanted = {ref for _, _, ref in candidates if ref and ref not in self.seen_references}
+            key = reference_key(reference) if reference is not None else b""
+            candidates.append((record, values, reference, key))
+        seen = self.seen_references
+        wanted = {ref for _, _, ref, key in candidates if ref and key not in seen}
         existing: dict[str, Job] = {}
         if wanted:
             query = Job.objects.filter(reference__in=wanted)
             if lock:
                 query = query.select_for_update()
             existing = {found.reference: found for found in query}
-        for record, values, reference in candidates:
+        for record, values, reference, key in candidates:
             plan.rows += 1
             errors: list[tuple[str, str, str]] = []
             current = None
             if reference is not None:
-                if reference in self.seen_references:
+                if key in seen:
                     errors.append(
                         (
                             "reference",
@@ -629,7 +646,8 @@ class Importer:
                         )
                     )
                 else:
-                    self.seen_references.add(reference)
+                    seen.add(key)
+                    plan.new_keys.append(key)
                     if len(reference) > REFERENCE_MAX:
                         errors.append(
                             (

@@ -323,3 +323,33 @@ def test_cancel_during_the_all_or_nothing_check_writes_nothing(
     import_job.refresh_from_db()
     assert import_job.status == ImportStatus.CANCELLED
     assert not Job.objects.exists()
+
+
+def test_reference_created_meanwhile_replans_the_batch(
+    make_import: Callable[..., ImportJob], make_job: Callable[..., Job], monkeypatch: Any
+) -> None:
+    """Another writer creates a job with one of the batch's references between the lookup and
+    the insert: the batch rolls back and is planned again, with nothing counted twice."""
+    job = make_job(name="Old", reference="R1")
+    import_job = make_import("name,reference\nNew,R1\nOther,R2\n")
+    original = processing.Importer.plan
+    calls = {"count": 0}
+
+    def lookup_misses_once(self: processing.Importer, batch: Any, *, lock: bool) -> Any:
+        calls["count"] += 1
+        if calls["count"] > 1:
+            return original(self, batch, lock=lock)
+        Job.objects.filter(pk=job.pk).update(reference="hidden")
+        plan = original(self, batch, lock=lock)
+        Job.objects.filter(pk=job.pk).update(reference="R1")  # "created" meanwhile
+        return plan
+
+    monkeypatch.setattr(processing.Importer, "plan", lookup_misses_once)
+    processing.run_import(import_job.pk)
+    import_job.refresh_from_db()
+    assert calls["count"] == 2
+    assert import_job.status == ImportStatus.COMPLETED
+    assert (import_job.created_count, import_job.updated_count, import_job.error_count) == (1, 1, 0)
+    assert import_job.processed_rows == 2
+    job.refresh_from_db()
+    assert job.name == "New"
