@@ -196,7 +196,11 @@ def _orphan_files(storage: Storage, now: datetime) -> Iterator[str]:
     """Files under the imports folder that no ImportJob refers to (older than the grace)."""
     candidates: list[str] = []
     for name in _walk(storage, FILES_FOLDER):
-        if storage.get_modified_time(name) < now - ORPHAN_GRACE:
+        try:
+            modified = storage.get_modified_time(name)
+        except FileNotFoundError:  # removed meanwhile (another cleanup run)
+            continue
+        if modified < now - ORPHAN_GRACE:
             candidates.append(name)
     for start in range(0, len(candidates), IMPORT_CHUNK):
         names = candidates[start : start + IMPORT_CHUNK]
