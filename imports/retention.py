@@ -60,20 +60,6 @@ class CleanupResult:
     longest_write_seconds: float = 0.0
     duration_seconds: float = 0.0
 
-    def summary(self) -> str:
-        verb = "would delete" if self.dry_run else "deleted"
-        text = (
-            f"{verb} {self.imports} imports, {self.error_records} error records, "
-            f"{self.events} events, {self.files} stored files and {self.orphan_files} "
-            f"orphaned files; {self.jobs_detached} jobs kept, detached from their import"
-        )
-        if self.oldest_completed_at:
-            text += (
-                f"; completed between {self.oldest_completed_at:%Y-%m-%d %H:%M} and "
-                f"{self.newest_completed_at:%Y-%m-%d %H:%M} UTC"
-            )
-        return text
-
 
 def expired_imports(*, days: int, include_failed: bool, now: datetime) -> QuerySet[ImportJob]:
     """Finished imports that completed more than `days` days before `now`."""
@@ -155,8 +141,7 @@ def _delete(expired: QuerySet[ImportJob], storage: Storage, result: CleanupResul
         with timer.write(), transaction.atomic():
             # Re-apply the criteria: only what is still expired goes.
             _, per_model = expired.filter(pk__in=ids).delete()
-        deleted = per_model.get(ImportJob._meta.label, 0)
-        result.imports += deleted
+        result.imports += per_model.get(ImportJob._meta.label, 0)
         result.events += per_model.get(ImportEvent._meta.label, 0)
         result.error_records += per_model.get(ImportErrorRecord._meta.label, 0)
         still_there = set(ImportJob.objects.filter(pk__in=ids).values_list("pk", flat=True))
