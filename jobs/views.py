@@ -19,6 +19,7 @@ from jobs.filters import SORT_FIELDS, JobFilter
 from jobs.forms import CancelForm, JobForm
 from jobs.models import Job, JobEvent, NotCancellable, VersionConflict
 from jobs.status import InvalidTransition, JobStatus
+from jobs.templatetags.jobs_tags import change_value
 
 PAGE_SIZE = 50
 # Counting stops here: COUNT(*) over a million filtered rows costs a full scan per page view,
@@ -344,14 +345,6 @@ def _saved(request: HttpRequest, job: Job, message: str, *, level: str = "succes
 def describe_changes(event: JobEvent) -> str:
     """`status: pending → running; priority: 0 → 5` for a toast."""
     return "; ".join(
-        f"{field.replace('_', ' ')}: {_shown(old)} → {_shown(new)}"
+        f"{field.replace('_', ' ')}: {change_value(old)} → {change_value(new)}"
         for field, (old, new) in event.changes.items()
     )
-
-
-def _shown(value: Any) -> str:
-    if value is None or value == "":
-        return "—"
-    if value is True or value is False:
-        return "yes" if value else "no"
-    return str(value)

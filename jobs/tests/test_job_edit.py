@@ -243,3 +243,13 @@ def test_full_page_form_posts_plainly_so_it_works_outside_the_list(client, edito
     assert "hx-post" not in full and "hx-get" not in full
     modal = client.get(edit_url(job), HTTP_HX_REQUEST="true").content.decode()
     assert f'hx-post="{edit_url(job)}"' in modal
+
+
+def test_history_shows_zero_and_false_as_values(client, editor, make_job) -> None:
+    job = make_job(priority=0, is_business=True, customer_name="Acme")
+    job.apply_changes({"priority": 4, "is_business": False}, actor=editor)
+    client.force_login(editor)
+    body = client.get(job.get_absolute_url()).content.decode()
+    assert "priority: 0 → 4" in body and "is_business: yes → no" in body
+    modal = client.get(edit_url(job), HTTP_HX_REQUEST="true").content.decode()
+    assert "priority: 0 → 4" in modal
