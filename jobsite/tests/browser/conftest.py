@@ -211,3 +211,40 @@ def screenshot():
         return path
 
     return take
+
+
+@pytest.fixture
+def make_jobs(live_app: LiveApp):
+    """Create jobs of this test's own in the live app: `make_jobs("tag", [{"status": ...}, ...])`
+    returns one dict per job (id, name, reference, status, version), names "<tag> <n>"."""
+    import json
+
+    def make(tag: str, specs: list[dict]) -> list[dict]:
+        code = f"""
+import json
+from django.contrib.auth.models import User
+from jobs.models import Job, Printer
+from jobs.status import apply_status
+from django.utils import timezone
+demo = User.objects.get(username="demo")
+made = []
+for number, spec in enumerate(json.loads({json.dumps(json.dumps(specs))}), start=1):
+    spec = dict(spec)
+    status = spec.pop("status", "pending")
+    printer = spec.pop("printer", None)
+    job = Job(name=f"{tag} {{number}}", reference=f"{tag}-{{number}}", **spec)
+    if printer:
+        job.printer = Printer.objects.get(name=printer)
+    if status != "pending":
+        job.status = status
+        job.started_at = timezone.now() if status in ("running", "completed", "failed") else None
+        job.completed_at = timezone.now() if status in ("completed", "failed") else None
+        job.cancelled_at = timezone.now() if status == "cancelled" else None
+    job.insert(actor=demo)
+    made.append(dict(id=job.pk, name=job.name, reference=job.reference, status=job.status,
+                     version=job.version))
+print(json.dumps(made))
+"""
+        return json.loads(live_app.shell(code).splitlines()[-1])
+
+    return make
