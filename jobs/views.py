@@ -22,9 +22,10 @@ from jobs.status import InvalidTransition, JobStatus
 from jobs.templatetags.jobs_tags import change_value
 
 PAGE_SIZE = 50
-# Counting stops here: COUNT(*) over a million filtered rows costs a full scan per page view,
-# and nobody pages through 10,000 jobs. Pages beyond the cap are not offered either, which also
-# bounds the OFFSET a page can ask for; narrowing the filters is the way further in.
+# Counting stops here: COUNT(*) reads every matching row (on PostgreSQL, every row of a big
+# filtered table) on every page view, and nobody pages through 10,000 jobs. Pages beyond the
+# cap are not offered either, which also bounds the OFFSET a page can ask for; narrowing the
+# filters is the way further in.
 COUNT_CAP = 10_000
 HISTORY_IN_MODAL = 5
 
@@ -90,7 +91,9 @@ def _wants_partial(request: HttpRequest) -> bool:
 
 def _sort_headers(params: QueryDict) -> list[dict[str, Any]]:
     current = params.get("sort") or DEFAULT_SORT
-    active_key = current.lstrip("-") if current.lstrip("-") in SORT_FIELDS else None
+    if current.lstrip("-") not in SORT_FIELDS:
+        current = DEFAULT_SORT  # what the list falls back to
+    active_key = current.lstrip("-")
     descending = current.startswith("-")
     headers = []
     for label, key in COLUMNS:
@@ -258,7 +261,11 @@ def _bulk_refused(request: HttpRequest, params: QueryDict, message: str) -> Http
 
 def _bulk_failed(request: HttpRequest, params: QueryDict, result: dict[str, Any]) -> HttpResponse:
     """Nothing was changed: say why, naming each failing job and its reason."""
-    failures = [item for item in result.get("results", []) if item["error"]["code"] != ROLLED_BACK]
+    failures = [
+        item
+        for item in result.get("results", [])
+        if not item["success"] and item["error"]["code"] != ROLLED_BACK
+    ]
     known = Job.objects.in_bulk([item["id"] for item in failures if isinstance(item["id"], int)])
     for item in failures:
         item["job"] = known.get(item["id"])

@@ -259,3 +259,9 @@ def test_script_in_job_name_is_escaped(client, editor, make_job) -> None:
         assert "<script>alert(1)</script>" not in body
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
         assert "<b>x</b>" not in body
+
+
+def test_unknown_sort_marks_the_default_column(client, viewer, jobs) -> None:
+    client.force_login(viewer)
+    headers = {h["key"]: h for h in client.get(URL, {"sort": "notes"}).context["headers"]}
+    assert headers["updated"]["aria_sort"] == "descending"
