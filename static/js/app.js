@@ -65,6 +65,19 @@
     showToast(event.detail.message || event.detail.value, event.detail.level);
   });
 
+  // HTMX does not swap error responses; say something instead of doing nothing.
+  document.addEventListener("htmx:responseError", function (event) {
+    const status = event.detail.xhr.status;
+    showToast(status === 403
+      ? "You do not have permission to do that."
+      : "The server could not do that (error " + status + "). Reload the page and try again.",
+      "error");
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    showToast("No connection to the server. Check your network and try again.", "error");
+  });
+
   // Filters: leave empty fields out of the query string, so pushed URLs read like bookmarks.
   document.addEventListener("htmx:configRequest", function (event) {
     if (event.detail.elt.id !== "job-filters") return;
