@@ -90,6 +90,11 @@ class JobFilter(django_filters.FilterSet):
         return form
 
     @property
+    def has_text_search(self) -> bool:
+        """Whether the list is narrowed by `q`, which no index serves (it matches substrings)."""
+        return bool(self.is_bound and self.form.is_valid() and self.form.cleaned_data["q"].strip())
+
+    @property
     def is_filtered(self) -> bool:
         """Whether the query string narrows the list (sorting and paging do not)."""
         data: Any = self.data

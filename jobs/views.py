@@ -4,6 +4,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import pluralize
@@ -54,23 +55,33 @@ class CappedPaginator(Paginator):
         rows = self.object_list.select_related(None).order_by().values("pk")
         return rows[: self.cap + 1].count()
 
+    def __init__(self, object_list: QuerySet, per_page: int, *, sparse_filter: bool = False):
+        super().__init__(object_list, per_page)
+        self.sparse_filter = sparse_filter
+
     def page(self, number: int | str) -> Page:
-        """A deferred join: the page's ids come from an index-only query (so OFFSET and sorting
+        """A deferred join: the page's ids come from an id-only query (so OFFSET and sorting
         walk index entries, not rows, and joins cannot steer the planner off the sort index);
         then one query by primary key loads those rows with their related objects."""
+        rows = self.object_list
         ids = None
-        if str(number) == "1":
-            ids = list(self.object_list.values_list("pk", flat=True)[: self.per_page])
+        if self.sparse_filter and (str(number) != "1" or not self.is_capped):
+            # No index serves this filter (a text search). Walking the sort index and testing
+            # row after row finds a first page of dense matches at once, but visits most of
+            # the table when matches are few or the page is deep: then one scan finds the
+            # matches and only they are sorted.
+            rows = rows.filter(pk__in=rows.order_by().values("pk"))
+        elif str(number) == "1":
+            ids = list(rows.values_list("pk", flat=True)[: self.per_page])
             if len(ids) < self.per_page:
-                # A short first page is the whole result: no COUNT, which matters most for a
-                # text search that matches little, where counting would scan the table again.
+                # A short first page is the whole result: no COUNT needed.
                 self.__dict__["count"] = len(ids)
-        page = super().page(number)
+        number = self.validate_number(number)
         if ids is None:
-            ids = list(page.object_list.values_list("pk", flat=True))
-        rows = self.object_list.in_bulk(ids)
-        page.object_list = [rows[pk] for pk in ids if pk in rows]
-        return page
+            bottom = (number - 1) * self.per_page
+            ids = list(rows.values_list("pk", flat=True)[bottom : bottom + self.per_page])
+        found = self.object_list.in_bulk(ids)
+        return self._get_page([found[pk] for pk in ids if pk in found], number, self)
 
     @property
     def is_capped(self) -> bool:
@@ -115,7 +126,7 @@ def _sort_headers(params: QueryDict) -> list[dict[str, Any]]:
 def list_context(params: QueryDict) -> dict[str, Any]:
     """The jobs table for the filters, sort and page in `params` (a query string)."""
     filterset = JobFilter(params, queryset=Job.objects.select_related("printer", "updated_by"))
-    paginator = CappedPaginator(filterset.qs, PAGE_SIZE)
+    paginator = CappedPaginator(filterset.qs, PAGE_SIZE, sparse_filter=filterset.has_text_search)
     return {
         "filter": filterset,
         "page": paginator.get_page(params.get("page")),

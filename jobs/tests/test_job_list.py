@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -265,3 +266,24 @@ def test_unknown_sort_marks_the_default_column(client, viewer, jobs) -> None:
     client.force_login(viewer)
     headers = {h["key"]: h for h in client.get(URL, {"sort": "notes"}).context["headers"]}
     assert headers["updated"]["aria_sort"] == "descending"
+
+
+def test_text_search_pages_in_order(client, viewer, make_job, monkeypatch) -> None:
+    """Search results are paged through the scan-then-sort path and keep the sort order."""
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    for n in range(5):
+        make_job(name=f"Gear {n}", priority=n)
+    make_job(name="Bracket", priority=9)
+    client.force_login(viewer)
+    pages = [names(client.get(URL, {"q": "gear", "sort": "-priority", "page": p})) for p in "123"]
+    assert pages == [["Gear 4", "Gear 3"], ["Gear 2", "Gear 1"], ["Gear 0"]]
+
+
+def test_dense_text_search_first_page_uses_the_sort_index(viewer, make_job, monkeypatch) -> None:
+    """Over the count cap, the first page walks the sort index instead of scanning: same rows."""
+    monkeypatch.setattr(views.CappedPaginator, "cap", 2)
+    for n in range(5):
+        make_job(name=f"Gear {n}", priority=n)
+    context = views.list_context(QueryDict("q=gear&sort=priority"))
+    assert context["page"].paginator.is_capped
+    assert [job.name for job in context["page"].object_list] == [f"Gear {n}" for n in range(5)]
