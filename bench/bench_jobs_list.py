@@ -34,6 +34,7 @@ CASES = [
     ("status=pending&status=running", "/jobs/?status=pending&status=running"),
     ("printer + business", "/jobs/?printer=3&is_business=true"),
     ("text search, common (q=gear)", "/jobs/?q=gear"),
+    ("text search, common, page 2", "/jobs/?q=gear&page=2"),
     ("text search, rare (q=REF-0777777)", "/jobs/?q=REF-0777777"),
     ("text search, no match (q=zzzz)", "/jobs/?q=zzzz"),
     ("deep page (page=200, OFFSET 9,950)", "/jobs/?page=200"),
