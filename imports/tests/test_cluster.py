@@ -4,6 +4,7 @@ On SQLite the root conftest makes the test database a file; on PostgreSQL the cl
 the test database by name. The broker is the ORM one, or Redis when REDIS_URL is set.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -48,14 +49,18 @@ def database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{config['NAME']}"
 
 
+def subprocess_env(media_root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(OUTER_ONLY)}
+    env.update(DATABASE_URL=database_url(), MEDIA_ROOT=str(media_root))
+    return env
+
+
 class Cluster:
     """A `manage.py qcluster` process group, stopped (and its workers with it) at the end."""
 
     def __init__(self, media_root: Path, log_path: Path):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(OUTER_ONLY)}
+        env = subprocess_env(media_root)
         env.update(
-            DATABASE_URL=database_url(),
-            MEDIA_ROOT=str(media_root),
             IMPORT_BATCH_SIZE=str(BATCH_SIZE),
             IMPORT_LEASE_SECONDS="3",
             IMPORT_MAX_ATTEMPTS="3",
@@ -245,3 +250,32 @@ def test_cancel_on_the_live_cluster_stops_at_a_batch_boundary(
     page = editor_client.get(import_job.get_absolute_url()).content.decode()
     assert f"Cancelled after {processed:,} rows" in page
     assert f"<dd>{processed:,}</dd>" in page  # Created
+
+
+def test_import_jobs_wait_follows_the_cluster_to_the_end(
+    cluster: Cluster, sample_printers: dict[str, Printer], settings: Any
+) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "import_jobs",
+            str(SAMPLES / "jobs-with-errors.csv"),
+            "--wait",
+            "--output",
+            "json",
+        ],
+        cwd=settings.BASE_DIR,
+        env=subprocess_env(settings.MEDIA_ROOT),
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_SECONDS,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr[-2000:]
+    output = json.loads(result.stdout)
+    assert (output["status"], output["created_count"], output["error_count"]) == ("completed", 2, 6)
+    import_job = ImportJob.objects.get(pk=output["id"])
+    assert import_job.status == ImportStatus.COMPLETED
+    assert import_job.task_id  # enqueued, so a cluster worker ran it
+    assert "Traceback" not in result.stderr
