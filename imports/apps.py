@@ -10,13 +10,15 @@ class ImportsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        post_migrate.connect(keep_retention_schedule, sender=self)
+        post_migrate.connect(keep_schedules, sender=self)
 
 
-def keep_retention_schedule(*, using: str, apps: Apps | None = None, **kwargs: Any) -> None:
-    """After every migrate (every deploy), keep the `imports-retention` schedule in place."""
+def keep_schedules(*, using: str, apps: Apps | None = None, **kwargs: Any) -> None:
+    """After every migrate (every deploy), keep the `imports-retention` and
+    `imports-resume-stalled` schedules in place."""
     from django.apps import apps as global_apps
 
+    from imports.processing import ensure_resume_schedule
     from imports.retention import ensure_retention_schedule
 
     apps = apps or global_apps  # `flush` (transactional tests) sends post_migrate without apps
@@ -26,3 +28,4 @@ def keep_retention_schedule(*, using: str, apps: Apps | None = None, **kwargs: A
     except LookupError:  # django_q migrated to zero: nothing to keep
         return
     ensure_retention_schedule(schedule_model, using=using)
+    ensure_resume_schedule(schedule_model, using=using)

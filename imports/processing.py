@@ -451,6 +451,41 @@ def resume_stalled_imports() -> list[str]:
     return resumed
 
 
+RESUME_SCHEDULE_NAME = "imports-resume-stalled"
+
+
+def ensure_resume_schedule(schedule_model: type, *, using: str = "default") -> None:
+    """Keep exactly one `imports-resume-stalled` schedule (every minute) after every migrate.
+
+    Crash recovery on the Redis broker depends on it, so it is re-created if deleted.
+    `schedule_model` is django_q's Schedule (the migration state's during post_migrate).
+    """
+    wanted = {
+        "func": "imports.tasks.resume_stalled_imports_task",
+        "schedule_type": "I",  # every `minutes`
+        "minutes": 1,
+        "repeats": -1,
+    }
+    with transaction.atomic(using=using):
+        schedules = list(
+            schedule_model.objects.using(using)
+            .select_for_update()
+            .filter(name=RESUME_SCHEDULE_NAME)
+            .order_by("pk")
+        )
+        for duplicate in schedules[1:]:
+            duplicate.delete()
+        schedule = schedules[0] if schedules else None
+        if schedule is None:
+            schedule_model.objects.using(using).create(
+                name=RESUME_SCHEDULE_NAME, next_run=timezone.now(), **wanted
+            )
+        elif any(getattr(schedule, field) != value for field, value in wanted.items()):
+            for field, value in wanted.items():
+                setattr(schedule, field, value)
+            schedule.save(using=using)
+
+
 class Importer:
     """One claimed import being run by this worker."""
 

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
 
-from django.db import DatabaseError, OperationalError, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 MAX_ITEMS = 100
 # Larger ids cannot exist (BigAutoField) and would overflow the database driver.
 MAX_ID = 2**63 - 1
+# How long PostgreSQL waits for a row another transaction holds before answering DB_ERROR
+# (retryable); SQLite's busy timeout plays the same part there.
+POSTGRES_LOCK_TIMEOUT = "5s"
 
 VALIDATION_ERROR = "VALIDATION_ERROR"
 DB_ERROR = "DB_ERROR"
@@ -59,6 +62,9 @@ def bulk_update_status(items: object, *, actor: Any) -> dict[str, Any]:
     ids = [_valid_id(item.get("id")) for item in items]
     try:
         with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SET LOCAL lock_timeout = '{POSTGRES_LOCK_TIMEOUT}'")
             results, updated = _apply(items, ids, actor=actor, at=timezone.now())
     except OperationalError as busy:
         # Busy/locked database, lost connection, lock timeout: the same call may succeed later.
