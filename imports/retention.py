@@ -258,7 +258,7 @@ def ensure_retention_schedule(schedule_model: type, *, using: str = "default") -
     next run moves only when the configured hour changed, never just because of a deploy.
     `schedule_model` is django_q's Schedule (the migration state's during post_migrate).
     """
-    hour = getattr(settings, "IMPORT_RETENTION_HOUR", 3)
+    hour = settings.IMPORT_RETENTION_HOUR
     with transaction.atomic(using=using):
         schedules = list(
             schedule_model.objects.using(using)

@@ -122,6 +122,11 @@ else:
             "NAME": VAR_DIR / "jobsite.sqlite3",
         }
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Fail fast (and let /healthz answer 503) rather than hang on an unreachable server.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -219,6 +224,7 @@ IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 3)
 IMPORT_LEASE_SECONDS = env_int("IMPORT_LEASE_SECONDS", 60)
 IMPORT_RETENTION_DAYS = env_int("IMPORT_RETENTION_DAYS", 90)
 IMPORT_RETENTION_KEEP_FAILED = env_bool("IMPORT_RETENTION_KEEP_FAILED", True)
+IMPORT_RETENTION_HOUR = env_int("IMPORT_RETENTION_HOUR", 3)  # local time of the daily run
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads stream to a temporary file
 
 # --- Logging ----------------------------------------------------------------
