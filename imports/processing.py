@@ -39,28 +39,15 @@ from imports.models import (
     OnExisting,
 )
 from jobs import validation
-from jobs.models import EDITABLE_FIELDS, Job, JobEvent, Printer
+from jobs.models import EDITABLE_FIELDS, Job, JobEvent, Printer, event_value
 from jobs.status import JobStatus, apply_status
 
 logger = logging.getLogger("imports")
 
-BOOLEANS = {
-    "true": True,
-    "yes": True,
-    "y": True,
-    "1": True,
-    "false": False,
-    "no": False,
-    "n": False,
-    "0": False,
-}
-STATUSES = frozenset(JobStatus.values)
-BOOLEAN_HINT = "use true/false, yes/no, y/n or 1/0"
 TEXT_COLUMNS = (
     ("notes", "Notes", validation.NOTES_MAX),
     ("file_name", "File name", validation.FILE_NAME_MAX),
 )
-REFERENCE_MAX = Job._meta.get_field("reference").max_length
 RAW_DATA_MAX = 500
 UNEXPECTED_FAILURE = (
     "The import stopped because of an unexpected error. Rows imported before it were kept; "
@@ -244,27 +231,21 @@ class RowValidator:
         clean["name"] = check("name", validation.clean_name, values.get("name"))
         status = values.get("status")
         if status is not None:
-            if status.lower() not in STATUSES:
-                choices = ", ".join(JobStatus.values)
-                errors.append(("status", f"Unknown status “{status}”; use one of {choices}."))
-            elif existing is None:
-                clean["status"] = status.lower()
-            else:
-                before = len(errors)
-                check("status", validation.check_status, existing.status, status.lower())
-                if len(errors) == before:
-                    clean["status"] = status.lower()
+            before = len(errors)
+            status = check("status", validation.clean_status_name, status)
+            if existing is not None and status is not None:
+                check("status", validation.check_status, existing.status, status)
+            if len(errors) == before:
+                clean["status"] = status
         elif existing is None:
             clean["status"] = JobStatus.PENDING
         if existing is None or "priority" in present:
             clean["priority"] = check("priority", validation.clean_priority, values.get("priority"))
         is_business = existing.is_business if existing is not None else False
         if "is_business" in present:
-            raw = values["is_business"]
-            parsed = BOOLEANS.get((raw or "false").lower())
-            if parsed is None:
-                errors.append(("is_business", f"“{raw}” is not a yes/no value; {BOOLEAN_HINT}."))
-            else:
+            before = len(errors)
+            parsed = check("is_business", validation.clean_yes_no, values["is_business"])
+            if len(errors) == before:
                 is_business = clean["is_business"] = parsed
         elif existing is None:
             clean["is_business"] = False
@@ -290,10 +271,8 @@ class RowValidator:
         if name is None:
             return None
         printer = self.printers.get(name) or self.printers_folded.get(name.casefold())
-        if printer is None:
-            errors.append(("printer", f"There is no printer named “{name}”."))
-            return None
         try:
+            printer = validation.check_printer_found(printer, name)
             validation.check_printer_assignable(
                 printer, existing.printer_id if existing is not None else None
             )
@@ -683,15 +662,10 @@ class Importer:
                 else:
                     seen.add(key)
                     plan.new_keys.append(key)
-                    if len(reference) > REFERENCE_MAX:
-                        errors.append(
-                            (
-                                "reference",
-                                ErrorType.VALIDATION,
-                                f"Reference must be at most {REFERENCE_MAX} characters "
-                                f"(it has {len(reference)}).",
-                            )
-                        )
+                    try:
+                        validation.clean_reference(reference)
+                    except ValidationError as exc:
+                        errors.append(("reference", ErrorType.VALIDATION, exc.messages[0]))
                     current = existing.get(reference)
             if current is not None and not errors:
                 if job.on_existing == OnExisting.SKIP:
@@ -745,7 +719,7 @@ class Importer:
         events: list[JobEvent] = []
         fields: set[str] = set()
         for found, clean in updates:
-            before = {name: _event_value(getattr(found, name)) for name in clean}
+            before = {name: event_value(getattr(found, name)) for name in clean}
             touched: list[str] = []
             for name, value in clean.items():
                 if name == "status":
@@ -754,9 +728,9 @@ class Importer:
                     setattr(found, name, value)
                     touched.append(name)
             diff = {
-                name: [before[name], _event_value(getattr(found, name))]
+                name: [before[name], event_value(getattr(found, name))]
                 for name in clean
-                if before[name] != _event_value(getattr(found, name))
+                if before[name] != event_value(getattr(found, name))
             }
             if not diff:
                 continue
@@ -974,12 +948,3 @@ def _max_query_params() -> int:
     if connection.vendor == "postgresql":
         return 65535
     return connection.features.max_query_params or 999
-
-
-def _event_value(value: Any) -> Any:
-    """A JSON-safe, human-readable value for a JobEvent diff (as Job.insert writes them)."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, models.Model):
-        return str(value)
-    return value

@@ -137,7 +137,7 @@ class Job(models.Model):
                 actor=actor,
                 kind=kind,
                 changes={
-                    name: [None, _event_value(getattr(self, name))] for name in EDITABLE_FIELDS
+                    name: [None, event_value(getattr(self, name))] for name in EDITABLE_FIELDS
                 },
                 created_at=self.created_at,
             )
@@ -165,7 +165,7 @@ class Job(models.Model):
             raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
         at = at or timezone.now()
         base_version = self.version if expected_version is None else expected_version
-        before = {name: _event_value(getattr(self, name)) for name in changes}
+        before = {name: event_value(getattr(self, name)) for name in changes}
         touched: list[str] = []
         for name, value in changes.items():
             if name == "status":
@@ -174,9 +174,9 @@ class Job(models.Model):
                 setattr(self, name, value)
                 touched.append(name)
         diff = {
-            name: [before[name], _event_value(getattr(self, name))]
+            name: [before[name], event_value(getattr(self, name))]
             for name in changes
-            if before[name] != _event_value(getattr(self, name))
+            if before[name] != event_value(getattr(self, name))
         }
         if not diff:
             return None
@@ -225,7 +225,7 @@ class Job(models.Model):
         return event
 
 
-def _event_value(value: Any) -> Any:
+def event_value(value: Any) -> Any:
     """A JSON-safe, human-readable value for a JobEvent diff."""
     if isinstance(value, datetime):
         return value.isoformat()

@@ -7,12 +7,15 @@ the message users see, so every surface words a rule the same way.
 from django.core.exceptions import ValidationError
 
 from jobs.models import Printer
-from jobs.status import InvalidTransition, can_transition
+from jobs.status import InvalidTransition, JobStatus, can_transition
 
 NAME_MAX = 200
 CUSTOMER_MAX = 200
 NOTES_MAX = 1000
 FILE_NAME_MAX = 255
+REFERENCE_MAX = 100
+YES_NO = {"true": True, "yes": True, "y": True, "1": True}
+YES_NO |= {"false": False, "no": False, "n": False, "0": False}
 PRIORITY_MIN, PRIORITY_MAX = 0, 10
 
 
@@ -30,6 +33,10 @@ def clean_text(value: str | None, *, label: str, max_length: int, required: bool
 
 def clean_name(value: str | None) -> str:
     return clean_text(value, label="Name", max_length=NAME_MAX, required=True)
+
+
+def clean_reference(value: str | None) -> str:
+    return clean_text(value, label="Reference", max_length=REFERENCE_MAX)
 
 
 def clean_priority(value: int | str | None) -> int:
@@ -68,3 +75,30 @@ def check_printer_assignable(printer: Printer | None, current_printer_id: int | 
 def check_status(current: str | None, new: str) -> None:
     if current is not None and not can_transition(current, new):
         raise ValidationError(str(InvalidTransition(current, new)), code="transition")
+
+
+def clean_status_name(value: str) -> str:
+    """A status written in any letter case (as CSV files may), as its stored value."""
+    status = value.strip().lower()
+    if status not in JobStatus.values:
+        choices = ", ".join(JobStatus.values)
+        raise ValidationError(f"Unknown status “{value}”; use one of {choices}.", code="invalid")
+    return status
+
+
+def clean_yes_no(value: str | None) -> bool:
+    """true/false, yes/no, y/n or 1/0 in any letter case; empty means false."""
+    if value is None or not value.strip():
+        return False
+    try:
+        return YES_NO[value.strip().lower()]
+    except KeyError:
+        raise ValidationError(
+            f"“{value}” is not a yes/no value; use true/false, yes/no, y/n or 1/0.", code="invalid"
+        ) from None
+
+
+def check_printer_found(printer: Printer | None, name: str) -> Printer:
+    if printer is None:
+        raise ValidationError(f"There is no printer named “{name}”.", code="missing")
+    return printer
