@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from imports.models import ImportEvent, ImportJob, ImportStatus, OnError, OnExisting
+from jobs.models import EDITABLE_FIELDS
 
 logger = logging.getLogger("imports")
 
@@ -30,17 +31,7 @@ CHUNK_SIZE = 1024 * 1024
 SAMPLE_SIZE = 64 * 1024
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-COLUMNS = (
-    "name",
-    "status",
-    "priority",
-    "is_business",
-    "customer_name",
-    "notes",
-    "file_name",
-    "printer",
-    "reference",
-)
+COLUMNS = (*EDITABLE_FIELDS, "reference")
 ALIASES = {"job_name": "name", "printer_name": "printer"}
 # Leading bytes of common non-CSV uploads: zip (xlsx, ods), old Excel, PDF, gzip, PNG.
 BINARY_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x1f\x8b", b"\x89PNG")

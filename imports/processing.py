@@ -39,8 +39,8 @@ from imports.models import (
     OnExisting,
 )
 from jobs import validation
-from jobs.models import EDITABLE_FIELDS, Job, JobEvent, Printer, event_value
-from jobs.status import JobStatus, apply_status
+from jobs.models import EDITABLE_FIELDS, Job, JobEvent, Printer
+from jobs.status import JobStatus
 
 logger = logging.getLogger("imports")
 
@@ -719,19 +719,7 @@ class Importer:
         events: list[JobEvent] = []
         fields: set[str] = set()
         for found, clean in updates:
-            before = {name: event_value(getattr(found, name)) for name in clean}
-            touched: list[str] = []
-            for name, value in clean.items():
-                if name == "status":
-                    touched += apply_status(found, value, actor=self.actor, at=now)
-                elif getattr(found, name) != value:
-                    setattr(found, name, value)
-                    touched.append(name)
-            diff = {
-                name: [before[name], event_value(getattr(found, name))]
-                for name in clean
-                if before[name] != event_value(getattr(found, name))
-            }
+            touched, diff = found.assign_changes(clean, actor=self.actor, at=now)
             if not diff:
                 continue
             found.updated_at = now

@@ -165,6 +165,23 @@ class Job(models.Model):
             raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
         at = at or timezone.now()
         base_version = self.version if expected_version is None else expected_version
+        touched, diff = self.assign_changes(changes, actor=actor, at=at, reason=reason)
+        if not diff:
+            return None
+        kind = JobEvent.Kind.UPDATED
+        if set(diff) == {"status"}:
+            is_cancel = self.status == JobStatus.CANCELLED
+            kind = JobEvent.Kind.CANCELLED if is_cancel else JobEvent.Kind.STATUS_CHANGED
+        return self._write(touched, diff, kind=kind, actor=actor, at=at, base_version=base_version)
+
+    def assign_changes(
+        self, changes: dict[str, Any], *, actor: Any, at: datetime, reason: str = ""
+    ) -> tuple[list[str], dict[str, list[Any]]]:
+        """Set `changes` on this instance (the status through the status rules), unsaved.
+
+        Returns the model fields touched (status side effects included) and the event diff
+        `{field: [old, new]}` of the values that really changed.
+        """
         before = {name: event_value(getattr(self, name)) for name in changes}
         touched: list[str] = []
         for name, value in changes.items():
@@ -178,13 +195,7 @@ class Job(models.Model):
             for name in changes
             if before[name] != event_value(getattr(self, name))
         }
-        if not diff:
-            return None
-        kind = JobEvent.Kind.UPDATED
-        if set(diff) == {"status"}:
-            is_cancel = self.status == JobStatus.CANCELLED
-            kind = JobEvent.Kind.CANCELLED if is_cancel else JobEvent.Kind.STATUS_CHANGED
-        return self._write(touched, diff, kind=kind, actor=actor, at=at, base_version=base_version)
+        return touched, diff
 
     def cancel(
         self, *, actor: Any, reason: str = "", expected_version: int | None = None
