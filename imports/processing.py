@@ -38,6 +38,7 @@ from imports.models import (
     OnError,
     OnExisting,
 )
+from imports.schedules import locked_single_schedule
 from jobs import validation
 from jobs.models import EDITABLE_FIELDS, Job, JobEvent, Printer
 from jobs.status import JobStatus
@@ -446,15 +447,7 @@ def ensure_resume_schedule(schedule_model: type, *, using: str = "default") -> N
         "repeats": -1,
     }
     with transaction.atomic(using=using):
-        schedules = list(
-            schedule_model.objects.using(using)
-            .select_for_update()
-            .filter(name=RESUME_SCHEDULE_NAME)
-            .order_by("pk")
-        )
-        for duplicate in schedules[1:]:
-            duplicate.delete()
-        schedule = schedules[0] if schedules else None
+        schedule = locked_single_schedule(schedule_model, RESUME_SCHEDULE_NAME, using=using)
         if schedule is None:
             schedule_model.objects.using(using).create(
                 name=RESUME_SCHEDULE_NAME, next_run=timezone.now(), **wanted

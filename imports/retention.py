@@ -29,6 +29,7 @@ from imports.models import (
     ImportJob,
     ImportStatus,
 )
+from imports.schedules import locked_single_schedule
 from jobs.models import Job
 
 logger = logging.getLogger(__name__)
@@ -260,15 +261,9 @@ def ensure_retention_schedule(schedule_model: type, *, using: str = "default") -
     """
     hour = settings.IMPORT_RETENTION_HOUR
     with transaction.atomic(using=using):
-        schedules = list(
-            schedule_model.objects.using(using)
-            .select_for_update()
-            .filter(name=SCHEDULE_NAME)
-            .order_by("pk")
-        )
-        for duplicate in schedules[1:]:
-            duplicate.delete()
-        schedule = schedules[0] if schedules else schedule_model(name=SCHEDULE_NAME)
+        schedule = locked_single_schedule(
+            schedule_model, SCHEDULE_NAME, using=using
+        ) or schedule_model(name=SCHEDULE_NAME)
         wanted = {
             "func": SCHEDULE_FUNC,
             "schedule_type": SCHEDULE_DAILY,
