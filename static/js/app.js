@@ -19,21 +19,27 @@
   // The element that opened the modal gets focus back on close. A save replaces the row the
   // button was in, so remember an id to look the new one up by: its own, or for a button that
   // may be gone from the new row (Cancel…), the one named by data-focus-after.
+  // The dialog's "close" event arrives asynchronously, possibly after the next opening has
+  // begun, so the opener is only adopted when the dialog actually opens.
+  let pendingOpener = null;
   let opener = null;
-  let openerId = "";
+
+  function openerOf(elt) {
+    return { elt: elt, id: elt.dataset.focusAfter || elt.id || "" };
+  }
 
   document.addEventListener("htmx:beforeRequest", function (event) {
     const target = event.detail.target;
-    if (target && target.id === "modal" && !modal().open) {
-      opener = event.detail.elt;
-      openerId = opener.dataset.focusAfter || opener.id || "";
-    }
+    if (target && target.id === "modal" && !modal().open) pendingOpener = openerOf(event.detail.elt);
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {
     const dialog = modal();
     if (event.detail.target !== dialog) return;
-    if (!dialog.open) dialog.showModal();
+    if (!dialog.open) {
+      opener = pendingOpener;
+      dialog.showModal();
+    }
     const first = dialog.querySelector(
       "[autofocus], input:not([type=hidden]), select, textarea, button"
     );
@@ -41,13 +47,14 @@
   });
 
   document.addEventListener("close", function (event) {
-    if (event.target !== modal()) return;
-    event.target.innerHTML = "";
-    let back = opener && document.contains(opener) ? opener : null;
-    if (!back && openerId) back = document.getElementById(openerId);
-    if (back) back.focus();
+    const dialog = event.target;
+    if (dialog !== modal() || dialog.open) return;  // reopened meanwhile: nothing to undo
+    dialog.innerHTML = "";
+    if (opener) {
+      const back = document.contains(opener.elt) ? opener.elt : document.getElementById(opener.id);
+      if (back) back.focus();
+    }
     opener = null;
-    openerId = "";
   }, true);
 
   document.addEventListener("click", function (event) {
