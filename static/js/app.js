@@ -28,6 +28,18 @@
     return { elt: elt, id: elt.dataset.focusAfter || elt.id || "" };
   }
 
+  // A request made after the session expired is redirected to the login page. Go there as a
+  // whole page, coming back here afterwards, instead of swapping the login form into a
+  // fragment (a table, a progress panel, the modal).
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const loginPath = document.body.dataset.loginUrl;
+    const responseURL = event.detail.xhr && event.detail.xhr.responseURL;
+    if (!loginPath || !responseURL || new URL(responseURL).pathname !== loginPath) return;
+    event.detail.shouldSwap = false;
+    const here = window.location.pathname + window.location.search;
+    window.location.assign(loginPath + "?next=" + encodeURIComponent(here));
+  });
+
   document.addEventListener("htmx:beforeRequest", function (event) {
     const target = event.detail.target;
     if (target && target.id === "modal" && !modal().open) pendingOpener = openerOf(event.detail.elt);
