@@ -166,8 +166,12 @@ def test_sample_with_errors_shows_the_error_table(page: Page, live_app, screensh
     table = page.locator("table.import-errors tbody tr")
     expect(table).to_have_count(6)
     expect(table.locator("td:first-child")).to_have_text(["3", "4", "5", "6", "7", "8"])
-    expect(table.nth(0)).to_contain_text("name")
-    expect(table.nth(5)).to_contain_text("ERR-1")  # the repeated reference
+    expect(table.locator("td:nth-child(2)")).to_have_text(
+        ["name", "status", "customer_name", "printer", "priority", "reference"]
+    )
+    expect(table.nth(0)).to_contain_text("Name is required.")
+    expect(table.nth(5)).to_contain_text("Duplicate")  # the repeated reference ERR-1
+    expect(table.nth(5).locator("code")).to_contain_text("ERR-1")
     screenshot(page, "13-import-finished-with-errors")
     state = import_state(live_app, pk)
     assert (state["created"], state["errors"], state["jobs"]) == (2, 6, 2)
