@@ -40,7 +40,7 @@ from imports.models import (
 )
 from imports.schedules import locked_single_schedule
 from jobs import validation
-from jobs.models import EDITABLE_FIELDS, Job, JobEvent, Printer
+from jobs.models import EDITABLE_FIELDS, Job, JobEvent, Printer, creation_diff
 from jobs.status import JobStatus
 
 logger = logging.getLogger("imports")
@@ -880,11 +880,7 @@ def _insert_jobs(
                 source,
             )
         )
-        # The same diff Job.insert records: every editable field from None, printer by name.
-        change = {name: [None, clean[name]] for name in EDITABLE_FIELDS}
-        if printer is not None:
-            change["printer"] = [None, printer.name]
-        changes.append(change)
+        changes.append(creation_diff({name: clean[name] for name in EDITABLE_FIELDS}))
     ids = _insert(Job, JOB_COLUMNS, rows, returning=True)
     kind = JobEvent.Kind.IMPORTED.value
     _insert(

@@ -136,9 +136,7 @@ class Job(models.Model):
                 job=self,
                 actor=actor,
                 kind=kind,
-                changes={
-                    name: [None, event_value(getattr(self, name))] for name in EDITABLE_FIELDS
-                },
+                changes=creation_diff({name: getattr(self, name) for name in EDITABLE_FIELDS}),
                 created_at=self.created_at,
             )
 
@@ -234,6 +232,15 @@ class Job(models.Model):
             )
         self.refresh_from_db()
         return event
+
+
+def creation_diff(values: dict[str, Any]) -> dict[str, list[Any]]:
+    """The `created`/`imported` event diff: each field given a value, from None."""
+    return {
+        name: [None, event_value(value)]
+        for name, value in values.items()
+        if value is not None and value != ""
+    }
 
 
 def event_value(value: Any) -> Any:

@@ -15,6 +15,7 @@ def test_insert_writes_created_event(admin_user, printer) -> None:
     assert event.kind == "created" and event.actor == admin_user
     assert event.changes["name"] == [None, "Gear"]
     assert event.changes["printer"] == [None, "Prusa MK4 #1"]
+    assert "notes" not in event.changes and "customer_name" not in event.changes  # empty
     assert job.created_by == job.updated_by == admin_user
 
 
