@@ -246,6 +246,6 @@ LOGGING = {
     "loggers": {
         "jobs": {"level": LOG_LEVEL},
         "imports": {"level": LOG_LEVEL},
-        "django_q": {"level": LOG_LEVEL, "handlers": ["console"], "propagate": False},
+        "django-q": {"level": LOG_LEVEL, "handlers": ["console"], "propagate": False},
     },
 }

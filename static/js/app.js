@@ -45,7 +45,9 @@
     if (target && target.id === "modal" && !modal().open) pendingOpener = openerOf(event.detail.elt);
   });
 
-  document.addEventListener("htmx:afterSwap", function (event) {
+  // Open on settle, not swap: htmx activates the new form's hx-post when it settles, and
+  // Enter pressed before that would send a plain full-page POST.
+  document.addEventListener("htmx:afterSettle", function (event) {
     const dialog = modal();
     if (event.detail.target !== dialog) return;
     if (!dialog.open) {
