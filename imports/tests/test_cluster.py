@@ -19,11 +19,10 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
-from django.utils import timezone
-from django_q.models import Schedule
 
 from imports import intake
 from imports.models import ImportEvent, ImportJob, ImportStatus
+from imports.tests.cluster_helpers import make_resume_sweep_due
 from imports.tests.conftest import SAMPLES
 from jobs.models import Job, JobEvent, Printer
 
@@ -183,18 +182,7 @@ def test_upload_through_the_view_is_imported_by_the_cluster(
 def test_worker_killed_mid_import_resumes_every_row_exactly_once(
     cluster: Cluster, editor: User, tmp_path: Path
 ) -> None:
-    # The sweep the migration schedules; it re-enqueues stalled imports on the Redis broker,
-    # which (unlike the ORM broker) never re-delivers a dead worker's task.
-    Schedule.objects.update_or_create(
-        name="imports-resume-stalled",
-        defaults={
-            "func": "imports.tasks.resume_stalled_imports_task",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-            "next_run": timezone.now(),
-        },
-    )
+    make_resume_sweep_due()
     rows = 8000
     import_job = create(write_rows(tmp_path / "big.csv", rows), editor)
 

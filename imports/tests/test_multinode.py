@@ -27,11 +27,10 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Count
-from django.utils import timezone
-from django_q.models import Schedule
 
 from imports import intake
 from imports.models import ImportEvent, ImportJob, ImportStatus
+from imports.tests.cluster_helpers import make_resume_sweep_due
 from jobs.models import Job, JobEvent
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
@@ -266,17 +265,7 @@ def test_several_imports_at_once_each_run_by_exactly_one_node(
 def test_node_killed_mid_import_the_other_finishes_every_row_exactly_once(
     nodes: dict[str, Node], editor: User, tmp_path: Path
 ) -> None:
-    # The engine's sweep (created by a migration; transactional tests flush it away).
-    Schedule.objects.update_or_create(
-        name="imports-resume-stalled",
-        defaults={
-            "func": "imports.tasks.resume_stalled_imports_task",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-            "next_run": timezone.now(),
-        },
-    )
+    make_resume_sweep_due()
     rows = 40_000
     import_job = create(write_rows(tmp_path / "killed.csv", rows, "KILL"), editor)
 

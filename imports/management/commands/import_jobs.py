@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from imports import intake, processing
 from imports.models import ImportJob, ImportStatus, OnError, OnExisting
+from jobs.management.users import user_from_option
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ROW_ERRORS, EXIT_DUPLICATE = 0, 1, 2, 3, 4
 JSON_ERRORS = 100
@@ -48,7 +48,7 @@ class Command(BaseCommand):
         parser.add_argument("--output", choices=("text", "json"), default="text")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        user = self.find_user(options["user"])
+        user = user_from_option(options["user"], returncode=EXIT_USAGE)
         path = Path(options["file"])
         try:
             file = path.open("rb")
@@ -93,15 +93,6 @@ class Command(BaseCommand):
         code = exit_code(import_job)
         if code:
             sys.exit(code)
-
-    def find_user(self, username: str | None) -> Any:
-        if username is None:
-            return None
-        User = get_user_model()
-        try:
-            return User.objects.get(**{User.USERNAME_FIELD: username})
-        except User.DoesNotExist:
-            raise CommandError(f"No user named {username!r}.", returncode=EXIT_USAGE) from None
 
     def follow(self, import_job: ImportJob) -> None:
         """Poll the import row until it ends, drawing a progress bar on a terminal."""

@@ -9,10 +9,10 @@ import json
 import sys
 from typing import IO, Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jobs.bulk import VALIDATION_ERROR, bulk_update_status
+from jobs.management.users import user_from_option
 
 USAGE_ERROR = 2
 
@@ -37,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="Username recorded as the actor (default: system).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actor = self.find_actor(options["user"])
+        actor = user_from_option(options["user"], returncode=USAGE_ERROR)
         try:
             items = self.read_items(options)
         except UnreadableInput as refused:
@@ -49,15 +49,6 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(response, indent=2))
         if "error" in response or response["failed_count"]:
             sys.exit(1)
-
-    def find_actor(self, username: str | None) -> Any:
-        if username is None:
-            return None
-        User = get_user_model()
-        try:
-            return User.objects.get(**{User.USERNAME_FIELD: username})
-        except User.DoesNotExist:
-            raise CommandError(f"No user named {username!r}.", returncode=USAGE_ERROR) from None
 
     def read_items(self, options: dict[str, Any]) -> Any:
         """The decoded input; raises UnreadableInput when it is not UTF-8 JSON."""
