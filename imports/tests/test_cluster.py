@@ -183,7 +183,7 @@ def test_worker_killed_mid_import_resumes_every_row_exactly_once(
     cluster: Cluster, editor: User, tmp_path: Path
 ) -> None:
     make_resume_sweep_due()
-    rows = 8000
+    rows = 20_000
     import_job = create(write_rows(tmp_path / "big.csv", rows), editor)
 
     def mid_import() -> bool:
@@ -215,7 +215,9 @@ def test_worker_killed_mid_import_resumes_every_row_exactly_once(
 def test_cancel_on_the_live_cluster_stops_at_a_batch_boundary(
     cluster: Cluster, editor_client: Client, editor: User, tmp_path: Path
 ) -> None:
-    rows = 8000
+    # Far more rows than can be imported while the cancel request waits for its write turn
+    # (on SQLite it queues behind the worker's back-to-back batch transactions).
+    rows = 100_000
     import_job = create(write_rows(tmp_path / "big.csv", rows), editor)
 
     def under_way() -> bool:
