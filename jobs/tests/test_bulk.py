@@ -16,19 +16,11 @@ from hypothesis import strategies as st
 from jobs.bulk import MAX_ITEMS, bulk_update_status
 from jobs.models import Job, JobEvent
 from jobs.status import JobStatus
+from jobs.tests.spec_tables import SPEC_TABLE
 
 pytestmark = pytest.mark.django_db
 
 S = JobStatus
-# SPEC section 2, written out independently of jobs.status.
-SPEC_TABLE = {
-    "pending": {"scheduled", "running", "cancelled"},
-    "scheduled": {"pending", "running", "cancelled"},
-    "running": {"completed", "failed", "cancelled"},
-    "failed": {"pending", "cancelled"},
-    "cancelled": {"pending"},
-    "completed": {"pending"},
-}
 SQL_LOOKING = "x'; DROP TABLE jobs_job;--"
 
 

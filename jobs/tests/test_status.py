@@ -13,20 +13,12 @@ from jobs.status import (
     can_transition,
     next_statuses,
 )
+from jobs.tests.spec_tables import SPEC_TABLE
 
 S = JobStatus
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 EARLIER = datetime(2025, 12, 1, tzinfo=UTC)
 
-# SPEC section 2, written out independently of the module under test.
-SPEC_TABLE = {
-    "pending": {"scheduled", "running", "cancelled"},
-    "scheduled": {"pending", "running", "cancelled"},
-    "running": {"completed", "failed", "cancelled"},
-    "failed": {"pending", "cancelled"},
-    "cancelled": {"pending"},
-    "completed": {"pending"},
-}
 ALL_PAIRS = list(product(S.values, S.values))
 
 
