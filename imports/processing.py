@@ -9,9 +9,7 @@ resumes after the checkpoint; a cancel request is honoured between batches.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
 import os
 import socket
@@ -28,7 +26,7 @@ from django.db import IntegrityError, connection, models, reset_queries, transac
 from django.db.models import F, Q
 from django.utils import timezone
 
-from imports.intake import Header, UploadRejected, enqueue_import, map_header
+from imports.intake import Header, enqueue_import
 from imports.models import (
     ErrorType,
     ImportErrorRecord,
@@ -38,6 +36,7 @@ from imports.models import (
     OnError,
     OnExisting,
 )
+from imports.reading import Record, UnreadableFile, open_records
 from imports.schedules import locked_single_schedule
 from jobs import validation
 from jobs.models import EDITABLE_FIELDS, Job, JobEvent, Printer, creation_diff
@@ -49,7 +48,6 @@ TEXT_COLUMNS = (
     ("notes", "Notes", validation.NOTES_MAX),
     ("file_name", "File name", validation.FILE_NAME_MAX),
 )
-RAW_DATA_MAX = 500
 UNEXPECTED_FAILURE = (
     "The import stopped because of an unexpected error. Rows imported before it were kept; "
     "the server log has the details."
@@ -66,111 +64,6 @@ class LeaseLost(Exception):
 
 class StopRequested(Exception):
     """Someone asked to cancel the import; stop at this batch boundary."""
-
-
-# --- Reading ---------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Record:
-    row: int  # spreadsheet row number: the header is row 1
-    cells: list[str] | None  # None for a record that could not be parsed
-    lines: list[str]
-    parse_error: str = ""
-
-    @property
-    def raw(self) -> str:
-        # PostgreSQL text cannot hold NUL; show it as the visible symbol for NUL instead.
-        return "".join(self.lines).rstrip("\r\n").replace("\x00", "\u2400")[:RAW_DATA_MAX]
-
-
-class _LineTap:
-    """Hands lines to csv.reader and remembers them, so an error can quote the raw record."""
-
-    def __init__(self, stream: io.TextIOBase):
-        self.stream = stream
-        self.lines: list[str] = []
-        self.has_nul = False
-
-    def __iter__(self) -> _LineTap:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self.stream)
-        if "\x00" in line:
-            self.has_nul = True
-        self.lines.append(line)
-        return line
-
-    def take(self) -> tuple[list[str], bool]:
-        lines, has_nul = self.lines, self.has_nul
-        self.lines, self.has_nul = [], False
-        return lines, has_nul
-
-
-def open_records(import_job: ImportJob) -> tuple[Header, Iterator[Record], Any]:
-    """The header and an iterator over the stored file's records (streamed, never all read)."""
-    try:
-        binary = import_job.file.open("rb")
-    except (OSError, ValueError):
-        raise ImportFatal(
-            "The uploaded file is no longer available, so the import cannot run. Upload it again."
-        ) from None
-    text = io.TextIOWrapper(binary, encoding=import_job.encoding or "utf-8", newline="")
-    tap = _LineTap(text)
-    reader = csv.reader(tap, delimiter=import_job.delimiter or ",")
-    try:
-        header_cells = next(reader)
-    except StopIteration:
-        raise ImportFatal("The file is empty.") from None
-    except (csv.Error, UnicodeDecodeError):
-        raise ImportFatal("The header row of the file cannot be read.") from None
-    tap.take()
-    if header_cells and header_cells[0].startswith("\ufeff"):
-        header_cells[0] = header_cells[0][1:]
-    try:
-        header = map_header(header_cells)
-    except UploadRejected as exc:
-        raise ImportFatal(str(exc)) from None
-    return header, _records(reader, tap, header.width), text
-
-
-def _records(reader: Any, tap: _LineTap, width: int) -> Iterator[Record]:
-    row = 1
-    while True:
-        row += 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            lines, _ = tap.take()
-            yield Record(row, None, lines, f"The row cannot be read as CSV ({exc}).")
-            continue
-        except UnicodeDecodeError:
-            raise ImportFatal(
-                f"The file stops being valid {reader_encoding(tap)} text near row {row}."
-            ) from None
-        lines, has_nul = tap.take()
-        if has_nul:
-            yield Record(row, None, lines, "The row contains a NUL byte (binary data).")
-        elif len(cells) != width:
-            if not any(cell.strip() for cell in cells):
-                continue  # a blank line is not a record
-            yield Record(
-                row,
-                None,
-                lines,
-                f"The row has {len(cells)} cells but the header has {width} columns.",
-            )
-        elif not any(cell.strip() for cell in cells):
-            continue  # a row of empty cells, as spreadsheets export
-        else:
-            yield Record(row, cells, lines)
-
-
-def reader_encoding(tap: _LineTap) -> str:
-    return getattr(tap.stream, "encoding", "") or "text"
 
 
 # --- Validating one row ----------------------------------------------------------------
@@ -310,7 +203,7 @@ def run_import(import_id: Any) -> None:
         logger.warning(
             "import taken over by another worker", extra={"import_id": str(import_job.pk)}
         )
-    except ImportFatal as exc:
+    except (ImportFatal, UnreadableFile) as exc:
         importer.fail(str(exc))
     except Exception:
         logger.exception("import crashed", extra={"import_id": str(import_job.pk)})
