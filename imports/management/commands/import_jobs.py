@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from imports import intake, processing
 from imports.models import ImportJob, ImportStatus, OnError, OnExisting
-from jobs.management.users import user_from_option
+from jobs.cli import user_from_option
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ROW_ERRORS, EXIT_DUPLICATE = 0, 1, 2, 3, 4
 JSON_ERRORS = 100

@@ -12,7 +12,7 @@ from typing import IO, Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jobs.bulk import VALIDATION_ERROR, bulk_update_status
-from jobs.management.users import user_from_option
+from jobs.cli import user_from_option
 
 USAGE_ERROR = 2
 

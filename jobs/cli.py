@@ -1,4 +1,4 @@
-"""What the management commands share: the --user option's lookup."""
+"""What the management commands of every app share: the --user option's lookup."""
 
 from typing import Any
 
