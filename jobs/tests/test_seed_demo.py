@@ -42,3 +42,26 @@ def test_seed_demo_creates_printers_named_in_the_valid_sample() -> None:
     with open(SAMPLES / "jobs-valid.csv", newline="") as sample:
         named = {row["printer"] for row in csv.DictReader(sample) if row["printer"]}
     assert named <= set(Printer.objects.filter(is_active=True).values_list("name", flat=True))
+
+
+def test_the_login_file_holds_the_whole_printed_login(client, settings) -> None:
+    printed = run().strip().rsplit("Demo login: ", 1)[1]
+    stored = (settings.VAR_DIR / "demo-login.txt").read_text().strip()
+    assert stored == printed
+    username, password = stored.split(" / ")
+    assert client.login(username=username, password=password)
+
+
+def test_a_login_file_with_the_password_alone_is_replaced_by_a_whole_login(
+    client, settings
+) -> None:
+    run()
+    credentials = settings.VAR_DIR / "demo-login.txt"
+    credentials.write_text("an-old-password\n")
+
+    printed = run().strip().rsplit("Demo login: ", 1)[1]
+
+    assert credentials.read_text().strip() == printed
+    username, password = printed.split(" / ")
+    assert username == "demo" and password != "an-old-password"
+    assert client.login(username="demo", password=password)

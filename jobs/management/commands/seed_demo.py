@@ -1,6 +1,6 @@
 """Demo data: printers (including those the sample CSV files name), a few hundred jobs and a
-demo login with every permission. Safe to run again: nothing is duplicated, and the login's
-password is kept in var/ so it can be printed again."""
+demo login with every permission. Safe to run again: nothing is duplicated, and the whole login
+("demo / <password>") is kept in var/demo-login.txt so it can be printed again."""
 
 import random
 import secrets
@@ -35,6 +35,11 @@ def credentials_file() -> Path:
     return settings.VAR_DIR / "demo-login.txt"
 
 
+def login_line(password: str) -> str:
+    """The login as printed and as kept in the credentials file."""
+    return f"{DEMO_USERNAME} / {password}"
+
+
 class Command(BaseCommand):
     help = "Create demo printers, jobs and a demo login (idempotent); print the login."
 
@@ -44,7 +49,7 @@ class Command(BaseCommand):
             user, password = self.ensure_user()
             created = self.ensure_jobs(printers, user)
         self.stdout.write(f"Printers: {len(printers)}; demo jobs created now: {created}.")
-        self.stdout.write(self.style.SUCCESS(f"Demo login: {DEMO_USERNAME} / {password}"))
+        self.stdout.write(self.style.SUCCESS(f"Demo login: {login_line(password)}"))
 
     def ensure_printers(self) -> list[Printer]:
         printers = []
@@ -58,7 +63,10 @@ class Command(BaseCommand):
         user = User.objects.filter(username=DEMO_USERNAME).first()
         stored = credentials_file()
         if user and stored.exists():
-            return user, stored.read_text().strip()
+            username, _, password = stored.read_text().strip().partition(" / ")
+            if username == DEMO_USERNAME and password:
+                return user, password
+            # Not a whole login (an older file held the password alone): make a new one.
         password = secrets.token_urlsafe(12)
         if user is None:
             user = User.objects.create_user(DEMO_USERNAME, email="demo@example.com")
@@ -69,7 +77,7 @@ class Command(BaseCommand):
             Permission.objects.filter(content_type__app_label__in=["jobs", "imports", "django_q"])
         )
         stored.parent.mkdir(parents=True, exist_ok=True)
-        stored.write_text(password + "\n")
+        stored.write_text(login_line(password) + "\n")
         stored.chmod(0o600)
         return user, password
 
