@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "django_q",
     "jobs",
     "imports",
+    "jobsite",
 ]
 
 MIDDLEWARE = [

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from imports import operations
+from jobsite import views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="jobs:list", permanent=False)),
@@ -12,7 +12,8 @@ urlpatterns = [
     path("jobs/", include("jobs.urls")),
     path("imports/", include("imports.urls")),
     path("admin/", admin.site.urls),
-    path("healthz", operations.healthz, name="healthz"),
-    path("cluster/", operations.cluster_status, name="cluster"),
-    path("cluster/retention/", operations.run_retention, name="cluster-retention"),
+    path("healthz", views.healthz, name="healthz"),
+    path("cluster/", views.cluster_status, name="cluster"),
+    path("cluster/retention/", views.run_retention, name="cluster-retention"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

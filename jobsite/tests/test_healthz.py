@@ -17,7 +17,7 @@ from django_q.signing import SignedPackage
 from django_q.status import Stat, Status
 from django_q.tasks import async_task
 
-from imports.operations import LAST_SEEN_KEY
+from jobsite.views import LAST_SEEN_KEY
 
 
 @pytest.fixture(autouse=True)

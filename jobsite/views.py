@@ -1,4 +1,4 @@
-"""Operations: /healthz for probes and the staff Cluster page.
+"""The site-wide pages: /healthz for probes, the staff Cluster page and /favicon.ico.
 
 Cluster liveness comes from the status each qcluster publishes through its broker's cache
 (django-q2's Stat: the Django cache with the ORM broker, Redis with the Redis broker). A
@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -32,7 +33,7 @@ from django_q.status import Stat
 from django_q.tasks import async_task
 
 from imports.models import ImportErrorRecord
-from imports.retention import SCHEDULE_NAME, expired_imports
+from imports.retention import SCHEDULE_FUNC, SCHEDULE_NAME, expired_imports
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,6 @@ CLUSTER_FRESH_SECONDS = 60
 LAST_SEEN_KEY = "jobsite:cluster-last-seen"
 LAST_SEEN_REFRESH_SECONDS = 10  # write the remembered sighting at most this often
 FAILURES_SHOWN = 20
-RETENTION_TASK = "imports.tasks.cleanup_imports_task"
 
 
 def _cluster_stats() -> list[Stat]:
@@ -143,7 +143,7 @@ def cluster_status(request: HttpRequest) -> TemplateResponse:
         schedule.last_task = last_tasks.get(schedule.task)
     return TemplateResponse(
         request,
-        "imports/cluster.html",
+        "jobsite/cluster.html",
         {
             "clusters": clusters,
             "workers": sum(c["workers"] for c in clusters),
@@ -155,7 +155,7 @@ def cluster_status(request: HttpRequest) -> TemplateResponse:
                 (failure, _error_summary(failure.result))
                 for failure in Failure.objects.order_by("-stopped")[:FAILURES_SHOWN]
             ],
-            "last_retention": Task.objects.filter(func=RETENTION_TASK).order_by("-stopped").first(),
+            "last_retention": Task.objects.filter(func=SCHEDULE_FUNC).order_by("-stopped").first(),
             "schedules": schedules,
             "retention_schedule": SCHEDULE_NAME,
             "retention_days": settings.IMPORT_RETENTION_DAYS,
@@ -171,7 +171,7 @@ def run_retention(request: HttpRequest) -> HttpResponse:
     _staff_only(request)
     if request.method == "POST":
         actor = f"user:{request.user.get_username()}"
-        task_id = async_task("imports.tasks.cleanup_imports_task", actor=actor, group=SCHEDULE_NAME)
+        task_id = async_task(SCHEDULE_FUNC, actor=actor, group=SCHEDULE_NAME)
         logger.info(
             "import retention enqueued: actor=%s task=%s",
             actor,
@@ -196,5 +196,11 @@ def run_retention(request: HttpRequest) -> HttpResponse:
         "retention_days": settings.IMPORT_RETENTION_DAYS,
         "keep_failed": settings.IMPORT_RETENTION_KEEP_FAILED,
     }
-    template = "imports/cluster.html#confirm" if request.htmx else "imports/cluster.html"
+    template = "jobsite/cluster.html#confirm" if request.htmx else "jobsite/cluster.html"
     return TemplateResponse(request, template, context)
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """Browsers ask for /favicon.ico on every page, the admin's too: send them to the icon."""
+    return HttpResponseRedirect(static("favicon.svg"))
