@@ -21,6 +21,7 @@ from django.core.files.storage import Storage
 from django.db import transaction
 from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
+from django_q.models import Schedule
 
 from imports.models import (
     TERMINAL_STATUSES,
@@ -249,7 +250,6 @@ def _iso(value: datetime | None) -> str | None:
 
 SCHEDULE_NAME = "imports-retention"
 SCHEDULE_FUNC = "imports.tasks.cleanup_imports_task"
-SCHEDULE_DAILY = "D"  # django_q.models.Schedule.DAILY
 
 
 def ensure_retention_schedule(schedule_model: type, *, using: str = "default") -> None:
@@ -266,7 +266,7 @@ def ensure_retention_schedule(schedule_model: type, *, using: str = "default") -
         ) or schedule_model(name=SCHEDULE_NAME)
         wanted = {
             "func": SCHEDULE_FUNC,
-            "schedule_type": SCHEDULE_DAILY,
+            "schedule_type": Schedule.DAILY,
             "repeats": -1,
             "args": None,
             "kwargs": None,

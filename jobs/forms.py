@@ -8,6 +8,8 @@ from jobs.status import JobStatus, next_statuses
 from jobs.validation import (
     FILE_NAME_MAX,
     NOTES_MAX,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
     check_printer_assignable,
     check_status,
     clean_customer,
@@ -50,7 +52,7 @@ class JobForm(forms.ModelForm):
                 v for v in field.validators if not isinstance(v, MaxLengthValidator)
             ]
         self.fields["name"].widget.attrs["required"] = True
-        self.fields["priority"].widget.attrs.update(min=0, max=10)
+        self.fields["priority"].widget.attrs.update(min=PRIORITY_MIN, max=PRIORITY_MAX)
         self.fields["notes"].widget = forms.Textarea(attrs={"rows": 3, "maxlength": NOTES_MAX})
         if self.instance.pk and not self.is_bound:
             self.initial["version"] = self.instance.version
