@@ -19,6 +19,10 @@ from jobs.validation import (
 )
 
 CANCELLATION_REASON_MAX = Job._meta.get_field("cancellation_reason").max_length
+VERSION_MISSING = (
+    "This form did not say which version of the job it edits, so saving it could overwrite "
+    "someone else's change. Nothing was saved: reload the job and edit it again."
+)
 
 
 class JobForm(forms.ModelForm):
@@ -27,7 +31,9 @@ class JobForm(forms.ModelForm):
     Carries the `version` the edit is based on, so a save over someone else's change is refused.
     """
 
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    # A text field, so a missing or malformed version becomes one clear form error (see
+    # clean_version) rather than an integer field's error on a hidden input nobody sees.
+    version = forms.CharField(widget=forms.HiddenInput, required=False)
 
     class Meta:
         model = Job
@@ -56,6 +62,17 @@ class JobForm(forms.ModelForm):
         self.fields["notes"].widget = forms.Textarea(attrs={"rows": 3, "maxlength": NOTES_MAX})
         if self.instance.pk and not self.is_bound:
             self.initial["version"] = self.instance.version
+
+    def clean_version(self) -> int | None:
+        """The version the edit is based on. Editing a stored job requires it, so no save can
+        skip the check against someone else's change; a new job has none."""
+        if not self.instance.pk:
+            return None
+        try:
+            return int(self.cleaned_data.get("version") or "")
+        except ValueError:
+            self.add_error(None, forms.ValidationError(VERSION_MISSING, code="version"))
+            return None
 
     def clean_name(self) -> str:
         return clean_name(self.cleaned_data.get("name"))
