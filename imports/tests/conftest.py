@@ -11,7 +11,7 @@ from imports import intake, processing
 from imports.models import ImportJob
 from jobs.models import Printer
 
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 SAMPLE_PRINTERS = ("Prusa MK4 #1", "Prusa MK4 #2", "Bambu X1C", "Form 3")
 
 

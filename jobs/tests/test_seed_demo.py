@@ -9,7 +9,7 @@ from django.core.management import call_command
 from jobs.models import Job, Printer
 
 pytestmark = pytest.mark.django_db
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 
 
 @pytest.fixture(autouse=True)
@@ -39,9 +39,11 @@ def test_seed_demo_is_idempotent_and_prints_a_working_login(client) -> None:
 
 def test_seed_demo_creates_printers_named_in_the_valid_sample() -> None:
     run()
-    with open(SAMPLES / "jobs-valid.csv", newline="") as sample:
+    with open(SAMPLES / "jobs-valid.csv", newline="", encoding="utf-8") as sample:
         named = {row["printer"] for row in csv.DictReader(sample) if row["printer"]}
-    assert named <= set(Printer.objects.filter(is_active=True).values_list("name", flat=True))
+    assert named and named <= set(
+        Printer.objects.filter(is_active=True).values_list("name", flat=True)
+    )
 
 
 def test_the_login_file_holds_the_whole_printed_login(client, settings) -> None:
