@@ -6,7 +6,7 @@ from imports.models import ImportJob, ImportStatus, OnError, OnExisting
 
 
 class UploadForm(forms.Form):
-    """Checks a CSV upload (SPEC section 5) before any ImportJob exists.
+    """Checks a CSV upload before any ImportJob exists (docs/csv-import.md, "Duplicate files").
 
     After a valid submit, `upload_info` holds what the intake found; when the file was
     imported before, `duplicate` holds that import and the form stays invalid until it is

@@ -1,4 +1,4 @@
-"""Retention (SPEC section 6): delete finished imports past their retention period.
+"""Retention (docs/csv-import.md, "Processing, resume and cancel"): delete old imports.
 
 Each write is a short transaction of its own (bounded chunks of error records, of jobs
 detached from their import, then of imports with their events), so a cleanup of any size

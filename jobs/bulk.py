@@ -1,4 +1,4 @@
-"""Atomic bulk status update (SPEC section 4): the one implementation behind the list page,
+"""Atomic bulk status update (docs/bulk-status.md): the one implementation behind the list page,
 the Django admin action and `manage.py bulk_update_status`.
 
 `bulk_update_status` never raises: it returns the JSON-serialisable response, either

@@ -1,4 +1,4 @@
-"""The filters and sort of the jobs list (SPEC section 7), read from the query string."""
+"""The filters and sort of the jobs list, read from the query string."""
 
 from typing import Any
 

@@ -26,7 +26,7 @@ VERSION_MISSING = (
 
 
 class JobForm(forms.ModelForm):
-    """The editable fields of a job (SPEC section 3) with their rules.
+    """The editable fields of a job (docs/jobs.md, "Editing and versions") with their rules.
 
     Carries the `version` the edit is based on, so a save over someone else's change is refused.
     """

@@ -1,4 +1,4 @@
-"""Field rules for a job (SPEC sections 1 and 3), shared by the edit form, admin and CSV import.
+"""Field rules for a job (docs/jobs.md, "Fields"), shared by the edit form, admin and CSV import.
 
 Each function takes raw-ish values and returns the clean value or raises ValidationError with
 the message users see, so every surface words a rule the same way.

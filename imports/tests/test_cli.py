@@ -1,4 +1,4 @@
-"""`manage.py import_jobs` and `cancel_import` (SPEC section 8): output, JSON shape, exit codes."""
+"""`import_jobs` and `cancel_import` (docs/csv-import.md, "Command exit codes"): output, JSON."""
 
 import io
 import json

@@ -1,4 +1,4 @@
-"""Crash safety, one worker per import, attempts, cancel and status events (SPEC section 5),
+"""Crash safety, one worker per import, attempts, cancel, events (docs/csv-import.md),
 in-process; test_cluster.py does the same against a real qcluster."""
 
 import logging

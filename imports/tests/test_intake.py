@@ -1,4 +1,4 @@
-"""Upload checks before an ImportJob exists (SPEC section 5), duplicate detection, creation."""
+"""Upload checks before an ImportJob exists, duplicates, creation (docs/csv-import.md)."""
 
 import io
 from collections.abc import Callable

@@ -1,4 +1,4 @@
-"""Retention (SPEC section 6): which imports go, what goes with them, what stays."""
+"""Retention (docs/csv-import.md, "Processing, resume and cancel"): what goes, what stays."""
 
 import hashlib
 import logging

@@ -1,4 +1,4 @@
-"""jobs.bulk.bulk_update_status: the SPEC section 4 contract every surface relies on."""
+"""jobs.bulk.bulk_update_status: the docs/bulk-status.md contract every surface relies on."""
 
 import json
 import logging
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from jobs.bulk import MAX_ITEMS, bulk_update_status
 from jobs.models import Job, JobEvent
 from jobs.status import JobStatus
-from jobs.tests.spec_tables import SPEC_TABLE
+from jobs.tests.status_tables import DOCS_TABLE
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ SQL_LOOKING = "x'; DROP TABLE jobs_job;--"
 
 
 def allowed(old: str, new: str) -> bool:
-    return old == new or new in SPEC_TABLE[old]
+    return old == new or new in DOCS_TABLE[old]
 
 
 def snapshot() -> tuple[list[dict[str, Any]], int]:
@@ -513,13 +513,13 @@ HYPOTHESIS = settings(
 
 
 def expected_code(item: dict[str, Any], jobs: dict[int, str]) -> str | None:
-    """The per-item verdict, from the SPEC text rather than the code under test."""
+    """The per-item verdict, from docs/bulk-status.md rather than the code under test."""
     id_, status = item.get("id"), item.get("status")
     if type(id_) is not int or id_ <= 0:
         return "INVALID_ID"
     if id_ not in jobs:
         return "NOT_FOUND"
-    if status not in SPEC_TABLE:
+    if status not in DOCS_TABLE:
         return "INVALID_STATUS"
     if not allowed(jobs[id_], status):
         return "INVALID_TRANSITION"
@@ -571,7 +571,7 @@ def test_property_a_valid_batch_is_written_whole_in_input_order(
         starts = data.draw(st.lists(st.sampled_from(S.values), min_size=1, max_size=8))
         jobs = {Job.objects.create(name="J", status=start).pk: start for start in starts}
         items = [
-            {"id": pk, "status": data.draw(st.sampled_from(sorted(SPEC_TABLE[start] | {start})))}
+            {"id": pk, "status": data.draw(st.sampled_from(sorted(DOCS_TABLE[start] | {start})))}
             for pk, start in jobs.items()
         ]
         batch = data.draw(st.permutations(items))

@@ -1,4 +1,4 @@
-"""`manage.py bulk_update_status` (SPEC section 8): through call_command and as a real process."""
+"""`manage.py bulk_update_status` (docs/bulk-status.md): by call_command and as a real process."""
 
 import io
 import json

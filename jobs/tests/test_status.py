@@ -13,7 +13,7 @@ from jobs.status import (
     can_transition,
     next_statuses,
 )
-from jobs.tests.spec_tables import SPEC_TABLE
+from jobs.tests.status_tables import DOCS_TABLE
 
 S = JobStatus
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -23,8 +23,8 @@ ALL_PAIRS = list(product(S.values, S.values))
 
 
 @pytest.mark.parametrize(("old", "new"), ALL_PAIRS)
-def test_every_pair_follows_the_spec_table(old: str, new: str) -> None:
-    expected = old == new or new in SPEC_TABLE[old]
+def test_every_pair_follows_the_docs_table(old: str, new: str) -> None:
+    expected = old == new or new in DOCS_TABLE[old]
     assert can_transition(old, new) is expected
     job = Job(name="x", status=old)
     if expected:
@@ -36,8 +36,8 @@ def test_every_pair_follows_the_spec_table(old: str, new: str) -> None:
         assert job.status == old
 
 
-def test_table_matches_spec_exactly() -> None:
-    assert {k: set(v) for k, v in ALLOWED_TRANSITIONS.items()} == SPEC_TABLE
+def test_table_matches_the_docs_exactly() -> None:
+    assert {k: set(v) for k, v in ALLOWED_TRANSITIONS.items()} == DOCS_TABLE
 
 
 def test_unknown_status_is_never_allowed() -> None:
@@ -98,9 +98,9 @@ def test_same_status_again_changes_no_field() -> None:
 def test_next_statuses_lists_current_first_then_allowed(status: str) -> None:
     options = next_statuses(status)
     assert options[0] == status
-    assert set(options[1:]) == SPEC_TABLE[status]
+    assert set(options[1:]) == DOCS_TABLE[status]
 
 
 @pytest.mark.parametrize("status", S.values)
 def test_can_cancel(status: str) -> None:
-    assert can_cancel(status) is ("cancelled" in SPEC_TABLE[status])
+    assert can_cancel(status) is ("cancelled" in DOCS_TABLE[status])

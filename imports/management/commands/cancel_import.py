@@ -1,4 +1,4 @@
-"""`manage.py cancel_import ID [--reason R]` (SPEC section 8).
+"""`manage.py cancel_import ID [--reason R]` (docs/csv-import.md, "Command exit codes").
 
 Exit 0 when the import was cancelled or a cancel was requested from its worker, 1 when it
 cannot be cancelled (already finished, or no such import), 2 when ID is not an import id.

@@ -1,4 +1,4 @@
-"""`manage.py import_jobs FILE`: the CSV import for scripts (SPEC section 8).
+"""`manage.py import_jobs FILE`: the CSV import for scripts (docs/csv-import.md).
 
 Default: checks the file, enqueues the import on the cluster and prints its id. `--wait`
 follows it to the end with a progress bar; `--sync` runs it in this process through the same

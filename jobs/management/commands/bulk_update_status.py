@@ -1,7 +1,7 @@
-"""`manage.py bulk_update_status`: the SPEC section 4 bulk update for scripts (SPEC section 8).
+"""`manage.py bulk_update_status`: the bulk status change of docs/bulk-status.md, for scripts.
 
 Input is the JSON list of `{"id", "status"}` from --file, stdin, or `--ids 1,2 --status S`.
-Prints the section 4 response JSON. Exit 0 success, 1 failure (including input that is not
+Prints the response JSON. Exit 0 success, 1 failure (including input that is not
 JSON), 2 bad usage (conflicting options, unknown user, unreadable file).
 """
 

@@ -1,6 +1,7 @@
-"""SPEC section 2's transition table, written out independently of jobs.status, for tests."""
+"""The transition table of docs/jobs.md, "Status rules", written out independently of
+jobs.status, for tests."""
 
-SPEC_TABLE = {
+DOCS_TABLE = {
     "pending": {"scheduled", "running", "cancelled"},
     "scheduled": {"pending", "running", "cancelled"},
     "running": {"completed", "failed", "cancelled"},
