@@ -1,5 +1,5 @@
-import csv
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from pathlib import PurePath
 from typing import Any
 from uuid import UUID
@@ -19,11 +19,11 @@ from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget, trigger_client
 from imports.forms import ImportListFilterForm, UploadForm
 from imports.intake import create_import
 from imports.models import ImportJob, ImportNotCancellable, ImportStatus
+from jobs.csv_safety import formula_safe_csv_lines
 
 LIST_PAGE_SIZE = 25
 ERRORS_PAGE_SIZE = 50
-# A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+ERROR_CSV_HEADER = ("row", "field", "error_type", "message", "raw_data")
 
 
 def may_view(user: Any, import_job: ImportJob) -> bool:
@@ -170,25 +170,11 @@ def import_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
     return redirect(import_job)
 
 
-class Echo:
-    """A write-only file object for csv.writer: hands each line back to the stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def formula_safe(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def error_csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
-    writer = csv.writer(Echo())
+    lines = formula_safe_csv_lines(chain([ERROR_CSV_HEADER], rows))
     # The BOM lets spreadsheet programs recognise UTF-8.
-    yield "\ufeff" + writer.writerow(["row", "field", "error_type", "message", "raw_data"])
-    for row in rows:
-        yield writer.writerow([formula_safe(value) for value in row])
+    yield "\ufeff" + next(lines)
+    yield from lines
 
 
 @require_GET
