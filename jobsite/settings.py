@@ -5,9 +5,11 @@ Scale-out: DATABASE_URL=postgres://… and REDIS_URL=redis://… (broker and cac
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -67,6 +69,8 @@ INSTALLED_APPS = [
     "django_filters",
     "template_partials",
     "django_q",
+    "axes",
+    "csp",
     "jobs",
     "imports",
     "jobsite",
@@ -74,6 +78,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -82,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "jobsite.urls"
@@ -177,9 +184,42 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/jobs/"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Login throttling (django-axes) -----------------------------------------
+# A username is locked after LOGIN_FAILURES_PER_USERNAME failed logins from one address, and an
+# address after LOGIN_FAILURES_PER_ADDRESS failures across all usernames (axes has one limit,
+# so jobsite/login_throttle.py adds the second), each until LOGIN_LOCKOUT_MINUTES have passed
+# since the failure that locked it. A successful login clears its username's failures. Staff
+# unlock in the admin (Axes > Access attempts) or with `manage.py axes_reset_username NAME`
+# and `manage.py axes_reset_ip ADDRESS`.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURES_PER_USERNAME", 5)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+# Log lines name the username and address (axes masks them by default; passwords always).
+AXES_SENSITIVE_PARAMETERS: list[str] = []
+AXES_HANDLER = "jobsite.login_throttle.LoginThrottleHandler"
+AXES_LOCKOUT_CALLABLE = "jobsite.login_throttle.lockout_response"
+# Where the client address is read. With no proxy in front, the socket address; behind N
+# proxies that each append to X-Forwarded-For, the entry the farthest one appended (the Nth
+# from the right: entries a client wrote further left are ignored). django-ipware counts only
+# the proxies named in the header, which leaves out the nearest one, hence N - 1.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT > 0:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR"]
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT - 1
+    IPWARE_STRICT = False  # a longer header (client-written entries on the left) is expected
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 # --- I18N, static and media -------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -213,6 +253,49 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# A load balancer probes /healthz over plain HTTP and needs its 200 or 503, not a redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# --- Content-Security-Policy and Permissions-Policy -------------------------
+# Scripts and styles come only from the app's own static files: no inline scripts, event
+# handler attributes or style attributes anywhere (htmx is configured to match in base.html).
+# Pico CSS draws its icons as data: images.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Browser features the app never uses, denied to it and to anything it might embed.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
 X_FRAME_OPTIONS = "DENY"
 
 # --- Imports ----------------------------------------------------------------
@@ -220,6 +303,8 @@ IMPORT_MAX_UPLOAD_MB = env_int("IMPORT_MAX_UPLOAD_MB", 100)
 IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 1000)
 IMPORT_MAX_STORED_ERRORS = env_int("IMPORT_MAX_STORED_ERRORS", 10_000)
 IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 3)
+# Past this many unparseable rows an import fails: the file is not CSV of the expected shape.
+IMPORT_MAX_PARSE_ERRORS = env_int("IMPORT_MAX_PARSE_ERRORS", 1000)
 # A worker renews its claim on an import with every batch; a claim older than this means the
 # worker died, and the re-delivered task (or the stalled-import sweep) may resume the import.
 IMPORT_LEASE_SECONDS = env_int("IMPORT_LEASE_SECONDS", 60)

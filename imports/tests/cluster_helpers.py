@@ -3,7 +3,7 @@
 from django.utils import timezone
 from django_q.models import Schedule
 
-from imports.processing import RESUME_SCHEDULE_NAME
+from imports.importer import RESUME_SCHEDULE_NAME
 
 
 def make_resume_sweep_due() -> None:
