@@ -46,14 +46,16 @@ def get_import_for(request: HttpRequest, pk: UUID) -> ImportJob:
 @require_GET
 @login_required
 def import_list(request: HttpRequest) -> TemplateResponse:
-    if not request.user.has_perm("imports.view_importjob"):
-        raise PermissionDenied
+    """Every import for those who may view imports; their own for those who may only upload."""
+    sees_all = request.user.has_perm("imports.view_importjob")
+    if not sees_all and not request.user.has_perm("imports.add_importjob"):
+        raise PermissionDenied("imports.view_importjob")
     filters = ImportListFilterForm(request.GET)
     filters.is_valid()  # an unknown value is shown as a form error and that filter ignored
     imports = ImportJob.objects.select_related("created_by").order_by("-created_at")
     if status := filters.cleaned_data.get("status"):
         imports = imports.filter(status=status)
-    if filters.cleaned_data.get("mine"):
+    if filters.cleaned_data.get("mine") or not sees_all:
         imports = imports.filter(created_by=request.user)
     page = Paginator(imports, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
