@@ -18,7 +18,7 @@ def keep_schedules(*, using: str, apps: Apps | None = None, **kwargs: Any) -> No
     `imports-resume-stalled` schedules in place."""
     from django.apps import apps as global_apps
 
-    from imports.processing import ensure_resume_schedule
+    from imports.importer import ensure_resume_schedule
     from imports.retention import ensure_retention_schedule
 
     apps = apps or global_apps  # `flush` (transactional tests) sends post_migrate without apps

@@ -1,26 +1,30 @@
 import logging
 import uuid
-from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models import F, Q
+from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from imports.signals import import_status_changed
+from jobs.runs import (
+    FINISHED_STATUSES,
+    BackgroundRun,
+    RunNotCancellable,
+    RunStatus,
+    actor_label,
+)
 
 logger = logging.getLogger("imports")
 
+EVENT_MESSAGE_MAX = 500
 
-class ImportStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    PROCESSING = "processing", "Processing"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+
+# An import's statuses are those of every background run.
+ImportStatus = RunStatus
 
 
 class OnError(models.TextChoices):
@@ -41,22 +45,23 @@ class ErrorType(models.TextChoices):
     SYSTEM = "system", "System"
 
 
-TERMINAL_STATUSES = (ImportStatus.COMPLETED, ImportStatus.FAILED, ImportStatus.CANCELLED)
-
-
-class ImportNotCancellable(Exception):
-    def __init__(self, import_job: "ImportJob"):
-        self.import_job = import_job
-        super().__init__(
-            f"This import is already {import_job.status} and can no longer be cancelled."
-        )
+TERMINAL_STATUSES = FINISHED_STATUSES
+ImportNotCancellable = RunNotCancellable
 
 
 def import_upload_path(instance: "ImportJob", filename: str) -> str:
     return f"imports/{instance.created_at:%Y/%m}/{instance.pk}.csv"
 
 
-class ImportJob(models.Model):
+class ImportJob(BackgroundRun):
+    """One CSV import: the stored file, its options, and its run (status, lease, progress).
+
+    The run machinery (claim, lease, checkpoint, cancel) is jobs.runs and jobs.runner;
+    docs/csv-import.md, "Processing, resume and cancel" describes it as users see it.
+    """
+
+    noun = "import"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     file = models.FileField(upload_to=import_upload_path, max_length=255)
     original_filename = models.CharField(max_length=255)
@@ -64,9 +69,6 @@ class ImportJob(models.Model):
     file_hash = models.CharField(max_length=64, db_index=True)
     encoding = models.CharField(max_length=40, blank=True, default="")
     delimiter = models.CharField(max_length=4, blank=True, default="")
-    status = models.CharField(
-        max_length=20, choices=ImportStatus.choices, default=ImportStatus.PENDING, db_index=True
-    )
     on_error = models.CharField(max_length=10, choices=OnError.choices, default=OnError.SKIP)
     on_existing = models.CharField(
         max_length=10, choices=OnExisting.choices, default=OnExisting.UPDATE
@@ -78,10 +80,6 @@ class ImportJob(models.Model):
         on_delete=models.SET_NULL,
         related_name="imports",
     )
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
     estimated_rows = models.PositiveIntegerField(default=0)
     total_rows = models.PositiveIntegerField(null=True, blank=True)
     processed_rows = models.PositiveIntegerField(default=0)
@@ -90,21 +88,7 @@ class ImportJob(models.Model):
     skipped_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     checkpoint = models.PositiveIntegerField(default=0, help_text="Data rows durably done.")
-    attempts = models.PositiveSmallIntegerField(default=0)
-    version = models.PositiveIntegerField(default=1)
-    cancel_requested_at = models.DateTimeField(null=True, blank=True)
-    cancelled_at = models.DateTimeField(null=True, blank=True)
-    cancelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    cancellation_reason = models.CharField(max_length=255, blank=True, default="")
-    failure_message = models.TextField(blank=True, default="")
-    task_id = models.CharField(max_length=64, blank=True, default="")
     warnings = models.JSONField(default=list, blank=True)
-    # The worker holding the import ("host:pid:token") and until when; a worker renews the
-    # lease with every batch, so an expired lease means the worker died and another may resume.
-    lease_owner = models.CharField(max_length=100, blank=True, default="")
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -129,10 +113,6 @@ class ImportJob(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("imports:detail", args=[self.pk])
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in TERMINAL_STATUSES
 
     # --- Progress, as the progress page and the CLI show it ---------------------------
     @property
@@ -172,123 +152,31 @@ class ImportJob(models.Model):
             return None
         return max(self.expected_rows - self.processed_rows, 0) / rate
 
+    # --- What the run machinery asks of an import --------------------------------------
     @property
-    def lease_is_live(self) -> bool:
-        return self.lease_expires_at is not None and self.lease_expires_at > timezone.now()
+    def progress_label(self) -> str:
+        return f"{self.processed_rows} rows"
 
-    # --- Cancelling -----------------------------------------------------------------
     @property
-    def can_cancel(self) -> bool:
-        if self.status == ImportStatus.PENDING:
-            return True
-        return self.status == ImportStatus.PROCESSING and self.cancel_requested_at is None
+    def checkpoint_label(self) -> str:
+        # The checkpoint counts data records; the header is row 1 (docs/csv-import.md,
+        # "Row numbers").
+        return f"row {self.checkpoint + 1}"
 
-    def request_cancel(self, *, actor: Any, reason: str = "") -> None:
-        """Cancel a pending import at once; ask the worker to stop a processing one.
+    def write_event(
+        self, *, old_status: str, new_status: str, actor: Any, message: str, at: datetime
+    ) -> None:
+        ImportEvent.objects.create(
+            import_job=self,
+            old_status=old_status,
+            new_status=new_status,
+            actor=actor,
+            message=message[:EVENT_MESSAGE_MAX],
+            created_at=at,
+        )
 
-        The worker checks between batches and marks the import cancelled (committed batches
-        stay). A processing import whose worker is gone (lease expired) is cancelled at once.
-        Asking again while a cancel is pending is a no-op. Raises ImportNotCancellable when
-        the import has already finished.
-        """
-        reason = reason.strip()[:255]
-        for _ in range(5):  # the row may move under us (claimed, finished); re-read and retry
-            self.refresh_from_db()
-            if self.is_finished:
-                raise ImportNotCancellable(self)
-            if self.status == ImportStatus.PENDING or not self.lease_is_live:
-                if self.transition(
-                    ImportStatus.CANCELLED,
-                    actor=actor,
-                    message=_cancel_message(reason),
-                    from_statuses=[self.status],
-                    expected_version=self.version,
-                    cancelled_at=timezone.now(),
-                    cancelled_by=actor,
-                    cancellation_reason=reason,
-                    cancel_requested_at=self.cancel_requested_at or timezone.now(),
-                    lease_owner="",
-                    lease_expires_at=None,
-                ):
-                    return
-                continue
-            if self.cancel_requested_at is not None:
-                return
-            with transaction.atomic():
-                # No version bump: the version fences the worker's writes, and a cancel
-                # request must not make the batch in flight fail.
-                requested = ImportJob.objects.filter(
-                    pk=self.pk, status=ImportStatus.PROCESSING, cancel_requested_at__isnull=True
-                ).update(
-                    cancel_requested_at=timezone.now(),
-                    cancelled_by=actor,
-                    cancellation_reason=reason,
-                )
-                if requested:
-                    ImportEvent.objects.create(
-                        import_job=self,
-                        old_status=ImportStatus.PROCESSING,
-                        new_status=ImportStatus.PROCESSING,
-                        actor=actor,
-                        message=_cancel_message(reason, requested=True),
-                    )
-            if requested:
-                self.refresh_from_db()
-                logger.info(
-                    "import cancel requested: import_id=%s actor=%s",
-                    self.pk,
-                    _actor_label(actor),
-                    extra={"event": "import_cancel_requested", "import_id": str(self.pk)},
-                )
-                return
-        raise ImportNotCancellable(self)
-
-    # --- Status changes -------------------------------------------------------------
-    def transition(
-        self,
-        new_status: str,
-        *,
-        actor: Any = None,
-        message: str = "",
-        from_statuses: Iterable[str] | None = None,
-        expected_version: int | None = None,
-        **fields: Any,
-    ) -> bool:
-        """Move the import to `new_status` with a conditional UPDATE; the one path for changes.
-
-        Writes only if the row is still in one of `from_statuses` (and at `expected_version`
-        when given), bumps the version, writes an ImportEvent, sends `import_status_changed`
-        and logs one line. Returns False (nothing written) when the row moved meanwhile.
-        """
-        conditions: dict[str, Any] = {"pk": self.pk}
-        if from_statuses is not None:
-            conditions["status__in"] = list(from_statuses)
-        if expected_version is not None:
-            conditions["version"] = expected_version
-        now = timezone.now()
-        if new_status in TERMINAL_STATUSES:
-            fields.setdefault("completed_at", now)
-        with transaction.atomic():
-            old_status = (
-                ImportJob.objects.filter(**conditions).values_list("status", flat=True).first()
-            )
-            if old_status is None:
-                return False
-            conditions["status"] = old_status
-            written = ImportJob.objects.filter(**conditions).update(
-                status=new_status, version=F("version") + 1, updated_at=now, **fields
-            )
-            if not written:
-                return False
-            ImportEvent.objects.create(
-                import_job=self,
-                old_status=old_status,
-                new_status=new_status,
-                actor=actor,
-                message=message[:500],
-                created_at=now,
-            )
-            self.refresh_from_db()
+    def status_changed(self, *, old_status: str, new_status: str, actor: Any) -> None:
+        """Every status change sends `import_status_changed` and logs one line."""
         import_status_changed.send(
             sender=ImportJob,
             import_job=self,
@@ -300,7 +188,7 @@ class ImportJob(models.Model):
             "import_id": str(self.pk),
             "old_status": old_status,
             "new_status": new_status,
-            "actor": _actor_label(actor),
+            "actor": actor_label(actor),
             "processed_rows": self.processed_rows,
             "created_count": self.created_count,
             "updated_count": self.updated_count,
@@ -313,23 +201,6 @@ class ImportJob(models.Model):
             " ".join(f"{key}={value}" for key, value in fields.items()),
             extra={"event": "import_status_changed", **fields},
         )
-        return True
-
-    def lease_until(self) -> Any:
-        return timezone.now() + timedelta(seconds=settings.IMPORT_LEASE_SECONDS)
-
-
-def _actor_label(actor: Any) -> str:
-    return actor.get_username() if actor is not None else "system"
-
-
-def _cancel_message(reason: str, *, requested: bool = False) -> str:
-    text = (
-        "Cancel requested; the worker stops after the current batch."
-        if requested
-        else ("Cancelled.")
-    )
-    return f"{text} Reason: {reason}" if reason else text
 
 
 class ImportErrorRecord(models.Model):
@@ -361,7 +232,7 @@ class ImportEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    message = models.CharField(max_length=500, blank=True, default="")
+    message = models.CharField(max_length=EVENT_MESSAGE_MAX, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

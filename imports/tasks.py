@@ -1,16 +1,16 @@
 """Thin task entry points for the cluster: each calls one domain function."""
 
-from imports import processing
+from imports.importer import resume_stalled_imports, run_import
 from imports.retention import cleanup_imports
 
 
 def run_import_task(import_id: str) -> None:
-    processing.run_import(import_id)
+    run_import(import_id)
 
 
 def resume_stalled_imports_task() -> list[str]:
     """Run by the `imports-resume-stalled` schedule: re-enqueue imports whose worker died."""
-    return processing.resume_stalled_imports()
+    return resume_stalled_imports()
 
 
 def cleanup_imports_task(actor: str = "schedule") -> dict:

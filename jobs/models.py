@@ -9,7 +9,13 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.status import InvalidTransition, JobStatus, apply_status, can_cancel
+from jobs.status import (
+    InvalidTransition,
+    JobStatus,
+    apply_status,
+    can_cancel,
+    creation_side_effects,
+)
 
 EDITABLE_FIELDS = (
     "name",
@@ -128,8 +134,17 @@ class Job(models.Model):
         return reverse("jobs:detail", args=[self.pk])
 
     def insert(self, *, actor: Any, kind: str = "created") -> None:
-        """Save this new job with its `created` (or `imported`) event."""
+        """Save this new job with its `created` (or `imported`) event.
+
+        A job created in a later status gets that status's side effects at its creation
+        time (docs/jobs.md, "Status rules").
+        """
         self.created_by = self.updated_by = actor
+        self.updated_at = self.created_at
+        for name, value in creation_side_effects(
+            self.status, actor=actor, at=self.created_at
+        ).items():
+            setattr(self, name, value)
         with transaction.atomic():
             self.save(force_insert=True)
             JobEvent.objects.create(

@@ -1,4 +1,4 @@
-"""The job status rules (SPEC section 2): which transitions are allowed and what each one sets.
+"""The job status rules (docs/jobs.md, "Status rules"): which moves are allowed, what each sets.
 
 Every surface (edit form, bulk update, CSV import, admin, commands) goes through this module.
 """
@@ -61,6 +61,23 @@ def next_statuses(current: str) -> list[str]:
 
 def can_cancel(current: str) -> bool:
     return S.CANCELLED in ALLOWED_TRANSITIONS.get(current, frozenset())
+
+
+def creation_side_effects(
+    status: str, *, actor: "AbstractBaseUser | None", at: datetime
+) -> dict[str, object]:
+    """The fields a job created in `status` gets besides it, as if it had just moved there.
+
+    Every surface that creates jobs (Job.insert, so the admin too, and the CSV import) uses
+    this, so a job created as running has started_at == created_at wherever it was made.
+    """
+    if status == S.RUNNING:
+        return {"started_at": at}
+    if status in (S.COMPLETED, S.FAILED):
+        return {"completed_at": at}
+    if status == S.CANCELLED:
+        return {"cancelled_at": at, "cancelled_by": actor}
+    return {}
 
 
 def apply_status(

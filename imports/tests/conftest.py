@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from imports import intake, processing
+from imports import intake
+from imports.importer import run_import
 from imports.models import ImportJob
 from jobs.models import Printer
 
@@ -77,7 +78,7 @@ def run_csv(uploader: User, write_csv: Callable[..., Path]) -> Callable[..., Imp
                 on_existing=on_existing,
                 enqueue=False,
             )
-        processing.run_import(import_job.pk)
+        run_import(import_job.pk)
         import_job.refresh_from_db()
         return import_job
 

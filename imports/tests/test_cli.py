@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from imports import processing
+from imports.importer import run_import
 from imports.management.commands import import_jobs
 from imports.models import ImportEvent, ImportJob, ImportStatus
 from imports.tests.conftest import SAMPLES
@@ -177,7 +177,7 @@ def test_wait_follows_progress_to_the_end(
     def worker_runs_meanwhile(seconds: float) -> None:
         import_job = ImportJob.objects.get()
         polls.append(import_job.status)
-        processing.run_import(import_job.pk)  # what the cluster does while we wait
+        run_import(import_job.pk)  # what the cluster does while we wait
 
     monkeypatch.setattr(import_jobs.time, "sleep", worker_runs_meanwhile)
     code, out, err = run("import_jobs", str(write_csv("name,priority\nA,1\nB,99\n")), "--wait")
@@ -263,7 +263,7 @@ def test_cancel_running_import_requests_it(pending_import: ImportJob) -> None:
 
 
 def test_cancel_finished_import_exits_1(pending_import: ImportJob) -> None:
-    processing.run_import(pending_import.pk)
+    run_import(pending_import.pk)
     code, _, err = run("cancel_import", str(pending_import.pk))
     assert code == 1
     assert err == "This import is already completed and can no longer be cancelled."

@@ -11,9 +11,12 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from imports import intake, processing
+from imports import intake
+from imports.importer import Importer, resume_stalled_imports, run_import
 from imports.models import ImportEvent, ImportJob, ImportNotCancellable, ImportStatus
+from imports.reading import Record
 from imports.signals import import_status_changed
+from imports.writer import insert_jobs
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -34,16 +37,16 @@ def make_import(uploader: User, write_csv: Callable[..., Path]) -> Callable[...,
 
 
 def kill_after_batches(monkeypatch: pytest.MonkeyPatch, batches: int) -> None:
-    original = processing.Importer.write_batch
+    original = Importer.write_batch
     written = {"count": 0}
 
-    def write_then_die(self: processing.Importer, batch: list[processing.Record]) -> None:
+    def write_then_die(self: Importer, batch: list[Record]) -> None:
         if written["count"] == batches:
             raise WorkerKilled
         original(self, batch)
         written["count"] += 1
 
-    monkeypatch.setattr(processing.Importer, "write_batch", write_then_die)
+    monkeypatch.setattr(Importer, "write_batch", write_then_die)
 
 
 def expire_lease(import_job: ImportJob) -> None:
@@ -63,7 +66,7 @@ def test_resume_from_checkpoint_imports_every_row_once(
     with monkeypatch.context() as patch:
         kill_after_batches(patch, 2)
         with pytest.raises(WorkerKilled):
-            processing.run_import(import_job.pk)
+            run_import(import_job.pk)
     import_job.refresh_from_db()
     assert (import_job.status, import_job.checkpoint, import_job.created_count) == (
         "processing",
@@ -71,12 +74,12 @@ def test_resume_from_checkpoint_imports_every_row_once(
         4,
     )
     assert import_job.lease_is_live
-    processing.run_import(import_job.pk)  # re-delivered while the lease is live: no-op
+    run_import(import_job.pk)  # re-delivered while the lease is live: no-op
     import_job.refresh_from_db()
     assert (import_job.attempts, import_job.checkpoint) == (1, 4)
 
     expire_lease(import_job)  # the dead worker's lease runs out
-    processing.run_import(import_job.pk)
+    run_import(import_job.pk)
     import_job.refresh_from_db()
     assert import_job.status == ImportStatus.COMPLETED
     assert import_job.attempts == 2
@@ -101,12 +104,12 @@ def test_killed_batch_leaves_nothing_half_written(
     import_job = make_import(ROWS)
 
     def die_mid_batch(self: Any, plan: Any) -> None:
-        processing._insert_jobs(plan.creates, self.import_job, self.actor, timezone.now())
+        insert_jobs(plan.creates, actor=self.actor, at=timezone.now(), source_import=self.run)
         raise WorkerKilled  # after the jobs, before the counters and checkpoint
 
-    monkeypatch.setattr(processing.Importer, "_write", die_mid_batch)
+    monkeypatch.setattr(Importer, "write", die_mid_batch)
     with pytest.raises(WorkerKilled):
-        processing.run_import(import_job.pk)
+        run_import(import_job.pk)
     assert not Job.objects.exists()  # the batch's transaction rolled back
     import_job.refresh_from_db()
     assert import_job.checkpoint == 0
@@ -121,9 +124,9 @@ def test_attempts_are_capped(
     kill_after_batches(monkeypatch, 0)  # a file that kills the worker every time
     for _ in range(3):
         with pytest.raises(WorkerKilled):
-            processing.run_import(import_job.pk)
+            run_import(import_job.pk)
         expire_lease(import_job)
-    processing.run_import(import_job.pk)  # the 4th pickup gives up
+    run_import(import_job.pk)  # the 4th pickup gives up
     import_job.refresh_from_db()
     assert import_job.status == ImportStatus.FAILED
     assert import_job.attempts == 3
@@ -137,19 +140,19 @@ def test_a_second_worker_loses_the_lease_and_writes_nothing(
     """A worker presumed dead (lease expired) comes back after another one took over."""
     settings.IMPORT_BATCH_SIZE = 2
     import_job = make_import(ROWS)
-    original = processing.Importer.write_batch
+    original = Importer.write_batch
     calls = {"count": 0}
 
-    def slow_worker(self: processing.Importer, batch: list[processing.Record]) -> None:
+    def slow_worker(self: Importer, batch: list[Record]) -> None:
         calls["count"] += 1
         if calls["count"] == 2:
             # While this worker stalls, its lease expires and another worker claims the import.
-            expire_lease(self.import_job)
-            assert processing.claim(self.import_job.pk, "other-worker") is not None
+            expire_lease(self.run)
+            assert Importer.claim(self.run.pk, "other-worker") is not None
         original(self, batch)
 
-    monkeypatch.setattr(processing.Importer, "write_batch", slow_worker)
-    processing.run_import(import_job.pk)  # stops quietly at its fenced write
+    monkeypatch.setattr(Importer, "write_batch", slow_worker)
+    run_import(import_job.pk)  # stops quietly at its fenced write
     import_job.refresh_from_db()
     assert import_job.status == ImportStatus.PROCESSING
     assert import_job.lease_owner == "other-worker"
@@ -169,7 +172,7 @@ def test_stalled_imports_are_reenqueued(
     ImportJob.objects.filter(pk=live.pk).update(
         status=ImportStatus.PROCESSING, lease_expires_at=timezone.now() + timedelta(seconds=60)
     )
-    assert processing.resume_stalled_imports() == [str(stalled.pk)]
+    assert resume_stalled_imports() == [str(stalled.pk)]
     assert task_queue.queue_size() == 1
 
 
@@ -190,11 +193,11 @@ def test_upload_stands_when_the_broker_is_down_and_the_sweep_enqueues_it(
     import_job.refresh_from_db()
     assert (import_job.status, import_job.task_id) == (ImportStatus.PENDING, "")
     monkeypatch.undo()
-    assert processing.resume_stalled_imports() == []  # give the broker a minute first
+    assert resume_stalled_imports() == []  # give the broker a minute first
     ImportJob.objects.filter(pk=import_job.pk).update(
         created_at=timezone.now() - timedelta(minutes=2)
     )
-    assert processing.resume_stalled_imports() == [str(import_job.pk)]
+    assert resume_stalled_imports() == [str(import_job.pk)]
     import_job.refresh_from_db()
     assert import_job.task_id
     assert task_queue.queue_size() == 1
@@ -209,7 +212,7 @@ def test_cancel_pending_is_immediate(make_import: Callable[..., ImportJob], uplo
     assert import_job.status == ImportStatus.CANCELLED
     assert (import_job.cancelled_by, import_job.cancellation_reason) == (uploader, "oops")
     assert not import_job.can_cancel
-    processing.run_import(import_job.pk)  # the task arriving later does nothing
+    run_import(import_job.pk)  # the task arriving later does nothing
     import_job.refresh_from_db()
     assert import_job.status == ImportStatus.CANCELLED
     assert not Job.objects.exists()
@@ -223,22 +226,22 @@ def test_cancel_processing_stops_at_the_next_batch_boundary(
 ) -> None:
     settings.IMPORT_BATCH_SIZE = 2
     import_job = make_import(ROWS)
-    original = processing.Importer.write_batch
+    original = Importer.write_batch
     calls = {"count": 0}
 
-    def cancel_during_second_batch(self: processing.Importer, batch: Any) -> None:
+    def cancel_during_second_batch(self: Importer, batch: Any) -> None:
         calls["count"] += 1
         original(self, batch)
         if calls["count"] == 2:
-            row = ImportJob.objects.get(pk=self.import_job.pk)
+            row = ImportJob.objects.get(pk=self.run.pk)
             assert row.can_cancel
             row.request_cancel(actor=uploader, reason="enough")
             assert row.status == ImportStatus.PROCESSING  # requested, not yet done
             assert not row.can_cancel
             row.request_cancel(actor=uploader)  # asking again is a no-op
 
-    monkeypatch.setattr(processing.Importer, "write_batch", cancel_during_second_batch)
-    processing.run_import(import_job.pk)
+    monkeypatch.setattr(Importer, "write_batch", cancel_during_second_batch)
+    run_import(import_job.pk)
     import_job.refresh_from_db()
     assert import_job.status == ImportStatus.CANCELLED
     assert (import_job.processed_rows, import_job.created_count) == (4, 4)
@@ -263,7 +266,7 @@ def test_cancel_processing_import_whose_worker_died_is_immediate(
 
 def test_finished_import_cannot_be_cancelled(make_import: Callable[..., ImportJob]) -> None:
     import_job = make_import("name\nA\n")
-    processing.run_import(import_job.pk)
+    run_import(import_job.pk)
     import_job.refresh_from_db()
     assert not import_job.can_cancel
     with pytest.raises(ImportNotCancellable):
@@ -286,7 +289,7 @@ def test_every_status_change_writes_event_signal_and_log(
     try:
         with caplog.at_level(logging.INFO, logger="imports"):
             import_job = make_import("name\nA\n")
-            processing.run_import(import_job.pk)
+            run_import(import_job.pk)
     finally:
         import_status_changed.disconnect(receiver)
     assert received == [("pending", "processing"), ("processing", "completed")]
@@ -312,14 +315,14 @@ def test_cancel_during_the_all_or_nothing_check_writes_nothing(
 ) -> None:
     settings.IMPORT_BATCH_SIZE = 2
     import_job = make_import(ROWS, on_error="abort")
-    original = processing.Importer.plan
+    original = Importer.plan
 
-    def cancel_while_checking(self: processing.Importer, batch: Any, *, lock: bool) -> Any:
-        ImportJob.objects.get(pk=self.import_job.pk).request_cancel(actor=uploader)
+    def cancel_while_checking(self: Importer, batch: Any, *, lock: bool) -> Any:
+        ImportJob.objects.get(pk=self.run.pk).request_cancel(actor=uploader)
         return original(self, batch, lock=lock)
 
-    monkeypatch.setattr(processing.Importer, "plan", cancel_while_checking)
-    processing.run_import(import_job.pk)
+    monkeypatch.setattr(Importer, "plan", cancel_while_checking)
+    run_import(import_job.pk)
     import_job.refresh_from_db()
     assert import_job.status == ImportStatus.CANCELLED
     assert not Job.objects.exists()
@@ -332,10 +335,10 @@ def test_reference_created_meanwhile_replans_the_batch(
     the insert: the batch rolls back and is planned again, with nothing counted twice."""
     job = make_job(name="Old", reference="R1")
     import_job = make_import("name,reference\nNew,R1\nOther,R2\n")
-    original = processing.Importer.plan
+    original = Importer.plan
     calls = {"count": 0}
 
-    def lookup_misses_once(self: processing.Importer, batch: Any, *, lock: bool) -> Any:
+    def lookup_misses_once(self: Importer, batch: Any, *, lock: bool) -> Any:
         calls["count"] += 1
         if calls["count"] > 1:
             return original(self, batch, lock=lock)
@@ -344,8 +347,8 @@ def test_reference_created_meanwhile_replans_the_batch(
         Job.objects.filter(pk=job.pk).update(reference="R1")  # "created" meanwhile
         return plan
 
-    monkeypatch.setattr(processing.Importer, "plan", lookup_misses_once)
-    processing.run_import(import_job.pk)
+    monkeypatch.setattr(Importer, "plan", lookup_misses_once)
+    run_import(import_job.pk)
     import_job.refresh_from_db()
     assert calls["count"] == 2
     assert import_job.status == ImportStatus.COMPLETED

@@ -1,4 +1,4 @@
-"""The import itself (SPEC section 5), run in-process through processing.run_import."""
+"""The import itself (docs/csv-import.md), run in-process through importer.run_import."""
 
 from collections.abc import Callable
 from datetime import timedelta
@@ -8,10 +8,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from imports import processing
+from imports.importer import UNEXPECTED_FAILURE, Importer, run_import
 from imports.models import ImportErrorRecord, ImportJob, ImportStatus
+from imports.reading import Record
 from imports.tests.conftest import SAMPLES
 from jobs.models import Job, JobEvent, Printer
+from jobs.status import JobStatus
+from jobs.tests.test_job_creation import assert_created_with_side_effects
 
 pytestmark = pytest.mark.django_db
 
@@ -246,6 +249,18 @@ def test_status_is_case_insensitive_and_sets_its_side_effects(run_csv: Run) -> N
     assert b.cancelled_at is not None
 
 
+def test_new_jobs_get_their_status_side_effects_at_creation(run_csv: Run, uploader: User) -> None:
+    """The same rule as Job.insert and the admin (jobs/tests/test_job_creation.py)."""
+    rows = "".join(f"{status} job,{status}\n" for status in JobStatus.values)
+    import_job = run_csv("name,status\n" + rows)
+    assert import_job.created_count == len(JobStatus.values)
+    for job in Job.objects.all():
+        assert_created_with_side_effects(job, uploader)
+    running = Job.objects.get(status=JobStatus.RUNNING)
+    assert running.started_at is not None
+    assert running.started_at == running.created_at
+
+
 @pytest.mark.parametrize(
     ("text", "value"),
     [
@@ -382,15 +397,15 @@ def test_stored_errors_are_capped_but_counted(run_csv: Run, settings: Any) -> No
 def test_batches_advance_checkpoint_and_version(run_csv: Run, settings: Any) -> None:
     settings.IMPORT_BATCH_SIZE = 2
     seen: list[tuple[int, int]] = []
-    original = processing.Importer.write_batch
+    original = Importer.write_batch
 
-    def spy(self: processing.Importer, batch: list[processing.Record]) -> None:
+    def spy(self: Importer, batch: list[Record]) -> None:
         original(self, batch)
-        row = ImportJob.objects.get(pk=self.import_job.pk)
+        row = ImportJob.objects.get(pk=self.run.pk)
         seen.append((row.checkpoint, row.processed_rows))
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(processing.Importer, "write_batch", spy)
+        patch.setattr(Importer, "write_batch", spy)
         import_job = run_csv("name\nA\nB\nC\nD\nE\n")
     assert seen == [(2, 2), (4, 4), (5, 5)]
     assert import_job.checkpoint == 5
@@ -409,7 +424,7 @@ def test_missing_file_fails_with_a_plain_message(
             file, intake.inspect_upload(file), user=uploader, enqueue=False
         )
     import_job.file.delete(save=False)
-    processing.run_import(import_job.pk)
+    run_import(import_job.pk)
     import_job.refresh_from_db()
     assert import_job.status == ImportStatus.FAILED
     assert import_job.failure_message.startswith("The uploaded file is no longer available")
@@ -422,16 +437,16 @@ def test_unexpected_error_fails_without_a_traceback(
         raise RuntimeError("boom at /secret/path.py SELECT * FROM x")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(processing.Importer, "write_batch", explode)
+        patch.setattr(Importer, "write_batch", explode)
         import_job = run_csv("name\nA\n")
     assert import_job.status == ImportStatus.FAILED
-    assert import_job.failure_message == processing.UNEXPECTED_FAILURE
+    assert import_job.failure_message == UNEXPECTED_FAILURE
     assert "boom" not in import_job.failure_message
     assert "import crashed" in caplog.text  # the details go to the log
 
 
 def test_unknown_import_id_does_nothing() -> None:
-    processing.run_import("00000000-0000-0000-0000-000000000000")
+    run_import("00000000-0000-0000-0000-000000000000")
 
 
 def test_progress_figures(run_csv: Run) -> None:

@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 from django_q.models import Schedule
 
-from imports.processing import RESUME_SCHEDULE_NAME
+from imports.importer import RESUME_SCHEDULE_NAME
 
 pytestmark = pytest.mark.django_db
 

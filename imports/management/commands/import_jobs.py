@@ -15,7 +15,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from imports import intake, processing
+from imports import intake
+from imports.importer import run_import
 from imports.models import ImportJob, ImportStatus, OnError, OnExisting
 from jobs.cli import user_from_option
 
@@ -75,7 +76,7 @@ class Command(BaseCommand):
         for warning in info.warnings:
             self.stderr.write(f"Warning: {warning}")
         if options["sync"]:
-            processing.run_import(import_job.pk)
+            run_import(import_job.pk)
         elif options["wait"]:
             self.follow(import_job)
         else:

@@ -1,0 +1,278 @@
+"""Running an import on the cluster (docs/csv-import.md, "Processing, resume and cancel").
+
+`run_import(import_id)` is the whole task: claim the import (jobs.runner: one worker at a
+time, attempts counted), read the stored file (imports.reading), check and plan each batch
+of IMPORT_BATCH_SIZE rows (imports.rows), and write it (imports.writer) in one transaction
+with its error records, the counters and the checkpoint. A re-delivered task resumes after
+the checkpoint; a cancel request is honoured between batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, reset_queries, transaction
+from django.utils import timezone
+from django_q.models import Schedule
+
+from imports.intake import enqueue_import
+from imports.models import ImportErrorRecord, ImportJob, OnError
+from imports.reading import Record, UnreadableFile, open_records
+from imports.rows import BatchPlan, RowError, RowValidator, plan_batch, reference_key
+from imports.schedules import locked_single_schedule
+from imports.writer import insert_jobs, update_jobs
+from jobs.runner import RunFailed, Runner
+
+logger = logging.getLogger("imports")
+
+ERROR_MESSAGE_MAX = ImportErrorRecord._meta.get_field("message").max_length
+UNEXPECTED_FAILURE = (
+    "The import stopped because of an unexpected error. Rows imported before it were kept; "
+    "the server log has the details."
+)
+RESUME_SCHEDULE_NAME = "imports-resume-stalled"
+
+
+def run_import(import_id: Any) -> None:
+    """The import task: claim the import, run it to the end, or leave it to its owner.
+
+    Runs the same in a cluster worker and in-process (`import_jobs --sync`).
+    """
+    Importer.run_task(import_id)
+
+
+class Importer(Runner):
+    """One claimed import being run by this worker."""
+
+    model = ImportJob
+    progress_fields = (
+        "checkpoint",
+        "processed_rows",
+        "created_count",
+        "updated_count",
+        "skipped_count",
+        "error_count",
+    )
+    unexpected_failure = UNEXPECTED_FAILURE
+    run: ImportJob
+
+    def __init__(self, import_job: ImportJob):
+        super().__init__(import_job)
+        self.actor = import_job.created_by
+        self.batch_size = max(settings.IMPORT_BATCH_SIZE, 1)
+        self.stored_errors = import_job.errors.count()
+        # Every reference met so far in the file, as a 16-byte digest: a million references
+        # of any length then take about 70 MB, and the worker stays under its memory budget.
+        self.seen_references: set[bytes] = set()
+        self.stream: Any = None
+        self.validator: RowValidator | None = None
+
+    @classmethod
+    def lease_seconds(cls) -> int:
+        return settings.IMPORT_LEASE_SECONDS
+
+    @classmethod
+    def max_attempts(cls) -> int:
+        return settings.IMPORT_MAX_ATTEMPTS
+
+    # The run ------------------------------------------------------------------------
+    def work(self) -> None:
+        import_job = self.run
+        try:
+            if import_job.on_error == OnError.ABORT and import_job.checkpoint == 0:
+                self.validate_everything()
+            header, records, self.stream = open_records(import_job)
+            self.validator = RowValidator(header)
+            self.skip_done(records)
+            for batch in self.batches(records):
+                self.write_batch(batch)
+        except UnreadableFile as exc:
+            raise RunFailed(str(exc)) from None
+
+    def complete(self, **fields: Any) -> None:
+        super().complete(total_rows=self.progress["processed_rows"], **fields)
+
+    def batches(self, records: Iterator[Record]) -> Iterator[list[Record]]:
+        batch: list[Record] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) >= self.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def skip_done(self, records: Iterator[Record]) -> None:
+        """On resume, read past the rows a previous worker committed.
+
+        Their references are remembered so a later repeat is still reported as a duplicate.
+        """
+        for _ in range(self.progress["checkpoint"]):
+            record = next(records, None)
+            if record is None:
+                return
+            if record.cells is not None:
+                reference = self.validator.reference(record.cells)
+                if reference is not None:
+                    self.seen_references.add(reference_key(reference))
+
+    def validate_everything(self) -> None:
+        """on_error=abort: a read-only pass over the whole file before anything is written.
+
+        Returns when every row is valid; otherwise stores the errors and raises RunFailed.
+        """
+        header, records, self.stream = open_records(self.run)
+        self.validator = RowValidator(header)
+        rows = error_rows = 0
+        errors: list[RowError] = []
+        for batch in self.batches(records):
+            reset_queries()
+            self.fence()  # keeps the lease alive and notices a cancel request
+            plan = self.plan(batch, lock=False)
+            rows += plan.rows
+            error_rows += plan.error_rows
+            room = settings.IMPORT_MAX_STORED_ERRORS - len(errors)
+            errors += plan.errors[: max(room, 0)]
+        self.close()
+        self.seen_references.clear()
+        if not error_rows:
+            ImportJob.objects.filter(pk=self.run.pk).update(total_rows=rows)
+            return
+        with self.step(total_rows=rows):
+            self.store_errors(errors)
+            self.progress.update(processed_rows=rows, error_count=error_rows)
+        raise RunFailed(
+            f"Nothing was imported: {error_rows} of {rows} rows are invalid and the import "
+            "was set to all-or-nothing. Fix the rows listed below and upload the file again."
+        )
+
+    # One batch ------------------------------------------------------------------------
+    def write_batch(self, batch: list[Record]) -> None:
+        # With DEBUG on, Django keeps the last 9,000 queries; ours are large multi-row
+        # INSERTs, so a long import would hold hundreds of MB of SQL text.
+        reset_queries()
+        for attempt in (1, 2):
+            stored_errors = self.stored_errors
+            plan = None
+            try:
+                with self.step():
+                    plan = self.plan(batch, lock=True)
+                    self.write(plan)
+            except Exception as exc:
+                # Nothing of the batch was committed: forget what it remembered (the step
+                # forgets what it counted).
+                self.stored_errors = stored_errors
+                if plan is not None:
+                    self.seen_references.difference_update(plan.new_keys)
+                if attempt == 1 and isinstance(exc, IntegrityError):
+                    # Someone else created a job with one of our references between our
+                    # lookup and our insert: plan the batch again with fresh data.
+                    continue
+                raise
+            return
+
+    def plan(self, batch: list[Record], *, lock: bool) -> BatchPlan:
+        return plan_batch(
+            batch,
+            validator=self.validator,
+            on_existing=self.run.on_existing,
+            seen_references=self.seen_references,
+            lock=lock,
+        )
+
+    def write(self, plan: BatchPlan) -> None:
+        now = timezone.now()
+        created = insert_jobs(plan.creates, actor=self.actor, at=now, source_import=self.run)
+        updated = update_jobs(plan.updates, actor=self.actor, at=now)
+        self.store_errors(plan.errors)
+        progress = self.progress
+        progress["checkpoint"] += plan.records
+        progress["processed_rows"] += plan.rows
+        progress["created_count"] += created
+        progress["updated_count"] += updated
+        progress["skipped_count"] += plan.skipped + len(plan.updates) - updated
+        progress["error_count"] += plan.error_rows
+
+    def store_errors(self, errors: list[RowError]) -> None:
+        """Keep the errors as records, up to IMPORT_MAX_STORED_ERRORS for the import."""
+        room = settings.IMPORT_MAX_STORED_ERRORS - self.stored_errors
+        if room <= 0 or not errors:
+            return
+        kept = errors[:room]
+        ImportErrorRecord.objects.bulk_create(
+            ImportErrorRecord(
+                import_job=self.run,
+                row=error.row,
+                field=error.field,
+                error_type=error.error_type,
+                message=error.message[:ERROR_MESSAGE_MAX],
+                raw_data=error.raw,
+            )
+            for error in kept
+        )
+        self.stored_errors += len(kept)
+
+    # Endings --------------------------------------------------------------------------
+    def summary(self) -> str:
+        p = self.progress
+        return (
+            f"{p['processed_rows']} rows: {p['created_count']} created, "
+            f"{p['updated_count']} updated, {p['skipped_count']} skipped, "
+            f"{p['error_count']} with errors."
+        )
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
+
+
+# --- Imports whose worker died ------------------------------------------------------------
+
+
+def resume_stalled_imports() -> list[str]:
+    """Re-enqueue imports left without a live task; return their ids.
+
+    Processing imports whose worker died (lease expired): the ORM broker re-delivers a killed
+    worker's task by itself (after Q_RETRY), the Redis broker never does. And pending imports
+    that never got a task id (the broker was down at upload). A schedule runs this every
+    minute; a spare delivery is harmless, since the claim lets only one worker run an import.
+    """
+    resumed = []
+    for import_job in ImportJob.objects.stalled():
+        enqueue_import(import_job)
+        resumed.append(str(import_job.pk))
+        logger.info(
+            "stalled import re-enqueued: import_id=%s status=%s",
+            import_job.pk,
+            import_job.status,
+            extra={"import_id": str(import_job.pk)},
+        )
+    return resumed
+
+
+def ensure_resume_schedule(schedule_model: type, *, using: str = "default") -> None:
+    """Keep exactly one `imports-resume-stalled` schedule (every minute) after every migrate.
+
+    Crash recovery on the Redis broker depends on it, so it is re-created if deleted.
+    `schedule_model` is django_q's Schedule (the migration state's during post_migrate).
+    """
+    wanted = {
+        "func": "imports.tasks.resume_stalled_imports_task",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+        "repeats": -1,
+    }
+    with transaction.atomic(using=using):
+        schedule = locked_single_schedule(schedule_model, RESUME_SCHEDULE_NAME, using=using)
+        if schedule is None:
+            schedule_model.objects.using(using).create(
+                name=RESUME_SCHEDULE_NAME, next_run=timezone.now(), **wanted
+            )
+        elif any(getattr(schedule, field) != value for field, value in wanted.items()):
+            for field, value in wanted.items():
+                setattr(schedule, field, value)
+            schedule.save(using=using)
