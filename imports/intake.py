@@ -1,7 +1,8 @@
-"""Checks of an uploaded CSV file before any ImportJob exists (SPEC section 5), and its creation.
+"""Checks of an uploaded CSV file before any ImportJob exists, and its creation.
 
-The file is streamed in chunks: one pass computes the SHA-256, checks that the whole file
-decodes, and counts lines for the row estimate; the header and delimiter come from the start.
+The rules are docs/csv-import.md, "Encodings and delimiters" and "Limits". The file is
+streamed in chunks: one pass computes the SHA-256, decides the encoding from every line, and
+counts lines for the row estimate; the header and delimiter come from the start.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import io
 import logging
 import os
-from dataclasses import dataclass
+import re
+import unicodedata
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import charset_normalizer
@@ -35,6 +37,30 @@ COLUMNS = (*EDITABLE_FIELDS, "reference")
 ALIASES = {"job_name": "name", "printer_name": "printer"}
 # Leading bytes of common non-CSV uploads: zip (xlsx, ods), old Excel, PDF, gzip, PNG.
 BINARY_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x1f\x8b", b"\x89PNG")
+# The line endings the csv module reads (newline=""): LF, CRLF, and a lone CR (classic Mac).
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# Decoding error handler of the upload checks and the reader (registered at the end of this
+# module): bytes that are not text become lone surrogates, which UNDECODABLE finds.
+MARK_UNDECODABLE = "jobsite-mark-undecodable"
+UNDECODABLE = re.compile("[\udc00-\udcff]")
+# A file is UTF-8 when at most 1 in UTF8_SHARE of its non-ASCII lines is not (see
+# _choose_encoding), and not UTF-8 when at most 1 in UTF8_SHARE of them is.
+UTF8_SHARE = 10
+WESTERN_ENCODINGS = ("cp1252", "mac_roman")
+ENCODING_LABELS = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8",
+    "utf-16": "UTF-16",
+    "utf-16-le": "UTF-16",
+    "utf-16-be": "UTF-16",
+    "utf-32": "UTF-32",
+    "utf-32-le": "UTF-32",
+    "utf-32-be": "UTF-32",
+    "cp1252": "Windows-1252",
+    "mac-roman": "Mac Roman",
+    "latin-1": "Latin-1",
+    "iso8859-1": "Latin-1",
+}
 
 
 class UploadRejected(Exception):
@@ -84,7 +110,7 @@ def map_header(cells: list[str]) -> Header:
             )
         positions[column] = index
     if "name" not in positions:
-        found = ", ".join(cell.strip() for cell in cells if cell.strip()) or "nothing"
+        found = _some_names([cell.strip() for cell in cells if cell.strip()]) or "nothing"
         raise UploadRejected(
             f"The first row must be a header with a “name” (or “job_name”) column; it has {found}."
         )
@@ -92,12 +118,20 @@ def map_header(cells: list[str]) -> Header:
 
 
 def unknown_columns_warning(unknown: list[str]) -> str:
-    names = ", ".join(f"“{name}”" for name in unknown)
+    names = _some_names([f"“{name}”" for name in unknown])
     return f"Ignored unknown column{'s' if len(unknown) > 1 else ''}: {names}."
 
 
+def _some_names(names: list[str], shown: int = 10, length: int = 40) -> str:
+    """A list of names short enough for a message, however wide or odd the header is."""
+    text = ", ".join(
+        name if len(name) <= length else name[: length - 1] + "…" for name in names[:shown]
+    )
+    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
 def inspect_upload(file: IO[bytes] | File) -> UploadInfo:
-    """Check an upload as SPEC section 5 requires; raise UploadRejected with the reason."""
+    """Check an upload as docs/csv-import.md describes; raise UploadRejected with the reason."""
     max_bytes = settings.IMPORT_MAX_UPLOAD_MB * 1024 * 1024
     _rewind(file)
     head = _read(file, SAMPLE_SIZE)
@@ -108,34 +142,27 @@ def inspect_upload(file: IO[bytes] | File) -> UploadInfo:
             "This is not a CSV text file (it looks like a spreadsheet, archive, PDF or image). "
             "Save it as CSV and upload again."
         )
-    encoding = _bom_encoding(head)
+    encoding = _bom_encoding(head) or _zero_byte_encoding(head)
     if encoding is None and _looks_binary(head):
         raise UploadRejected(
-            "This is not a CSV text file: it contains binary data. Save it as CSV and upload again."
+            "This is not a CSV text file: it contains binary data (NUL bytes). "
+            "Save it as CSV and upload again."
         )
-    candidates = [encoding] if encoding else ["utf-8", _detect(head), "cp1252", "latin-1"]
-    for candidate in dict.fromkeys(c for c in candidates if c):
-        scan = _scan(file, head, candidate, max_bytes)
-        if scan is not None:
-            break
-    else:
-        raise UploadRejected(
-            "The file could not be read as text in any supported encoding "
-            "(UTF-8, UTF-16 with a byte order mark, Windows-1252, Latin-1)."
-        )
-    file_hash, file_size, text_head, line_count, ends_with_newline = scan
-    encoding = candidate
-    header_line = text_head.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
-    if not header_line.strip():
-        raise UploadRejected("The first row is empty; it must be the header naming the columns.")
+    scan = _scan(file, encoding or "utf-8", max_bytes)
+    warnings: list[str] = []
+    if encoding is None:
+        encoding, warnings = _choose_encoding(scan)
+    text_head = scan.text_head if encoding == scan.encoding else _decode_head(head, encoding)
+    header_line = _header_line(text_head.removeprefix("\ufeff"), encoding)
     delimiter = sniff_delimiter(header_line)
-    header_cells = next(csv.reader(io.StringIO(text_head.lstrip("\ufeff")), delimiter=delimiter))
+    header_cells = parse_header_line(header_line, delimiter)
     header = map_header(header_cells)
-    warnings = [unknown_columns_warning(header.unknown)] if header.unknown else []
-    records = line_count + (0 if ends_with_newline else 1) - 1
+    if header.unknown:
+        warnings.append(unknown_columns_warning(header.unknown))
+    records = scan.line_breaks + (0 if scan.ends_with_newline else 1) - 1
     return UploadInfo(
-        file_hash=file_hash,
-        file_size=file_size,
+        file_hash=scan.file_hash,
+        file_size=scan.file_size,
         encoding=encoding,
         delimiter=delimiter,
         estimated_rows=max(records, 0),
@@ -149,6 +176,31 @@ def sniff_delimiter(header_line: str) -> str:
     counts = {delimiter: header_line.count(delimiter) for delimiter in DELIMITERS}
     best = max(DELIMITERS, key=lambda delimiter: counts[delimiter])
     return best if counts[best] else ","
+
+
+def parse_header_line(header_line: str, delimiter: str) -> list[str]:
+    """The cells of the header, which must be one complete CSV record on the first line."""
+    try:
+        cells = next(csv.reader([header_line + "\n"], delimiter=delimiter))
+    except csv.Error as exc:
+        raise UploadRejected(f"The header row cannot be read as CSV ({exc}).") from None
+    # A line break can only be inside a cell when a quote opened on the line is never closed.
+    if any("\n" in cell for cell in cells):
+        raise UploadRejected(
+            'The header row has a quote (") that is not closed on the same line; the header '
+            "must be one line naming the columns."
+        )
+    return cells
+
+
+def encoding_label(encoding: str) -> str:
+    """How an encoding is named to people: "Windows-1252", "UTF-16", "Mac Roman"."""
+    name = codecs.lookup(encoding).name
+    if name in ENCODING_LABELS:
+        return ENCODING_LABELS[name]
+    if re.fullmatch(r"cp125\d", name):
+        return f"Windows-{name[2:]}"
+    return name.upper()
 
 
 def find_duplicate(file_hash: str) -> ImportJob | None:
@@ -253,74 +305,262 @@ def _read(file: Any, size: int) -> bytes:
 def _bom_encoding(head: bytes) -> str | None:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    # The UTF-32 marks first: the little-endian one begins with the UTF-16 one.
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     return None
 
 
+def _zero_byte_encoding(head: bytes) -> str | None:
+    """UTF-16 or UTF-32 without a byte order mark, told by where its zero bytes are.
+
+    The header is mostly ASCII, so in UTF-16 little-endian every second byte is zero (the odd
+    ones), in big-endian the even ones; in UTF-32 three of every four.
+    """
+    size = min(len(head), 4096)
+    sample = head[: size - size % 4]
+    if len(sample) < 4:
+        return None
+    quarter = len(sample) // 4
+    mostly = [sample[position::4].count(0) >= quarter * 0.6 for position in range(4)]
+    rarely = [sample[position::4].count(0) <= quarter * 0.05 for position in range(4)]
+    patterns = {
+        "utf-16-le": (rarely[0], mostly[1], rarely[2], mostly[3]),
+        "utf-16-be": (mostly[0], rarely[1], mostly[2], rarely[3]),
+        "utf-32-le": (rarely[0], mostly[1], mostly[2], mostly[3]),
+        "utf-32-be": (mostly[0], mostly[1], mostly[2], rarely[3]),
+    }
+    for encoding, pattern in patterns.items():
+        if all(pattern):
+            return encoding
+    return None
+
+
 def _looks_binary(head: bytes) -> bool:
     """NUL bytes in the header line or throughout: binary. A stray NUL in a data row is a
-    parse error of that row instead (SPEC section 5)."""
-    first_line = head.split(b"\n", 1)[0]
+    parse error of that row instead (docs/csv-import.md, "Error types")."""
+    first_line = re.split(rb"[\r\n]", head, maxsplit=1)[0]
     return b"\x00" in first_line or head.count(b"\x00") * 10 > len(head)
 
 
-def _detect(head: bytes) -> str | None:
-    """The likely 8-bit encoding of a non-UTF-8 sample; Windows-1252 when it reads as well.
+@dataclass
+class _Scan:
+    """What one streaming pass over the file found (see _scan)."""
 
-    charset-normalizer guesses poorly between the Latin code pages on short samples (it
-    picks cp1250 for French text), so cp1252 wins whenever it is no messier than the guess.
-    """
-    best = charset_normalizer.from_bytes(head).best()
-    if best is None:
-        return None
-    try:
-        guess = codecs.lookup(best.encoding).name
-        if guess == "cp1252" or "cp1252" in best.could_be_from_charset:
-            return "cp1252"
-        as_cp1252 = head.decode("cp1252")
-    except (LookupError, UnicodeDecodeError):
-        return best.encoding
-    return "cp1252" if mess_ratio(as_cp1252) <= mess_ratio(str(best)) else guess
+    encoding: str
+    file_hash: str = ""
+    file_size: int = 0
+    text_head: str = ""
+    line_breaks: int = 0
+    ends_with_newline: bool = False
+    undecodable_lines: int = 0  # lines with bytes that are not text in the encoding
+    first_undecodable: list[int] = field(default_factory=list)  # their line numbers (a few)
+    non_ascii_lines: int = 0  # lines with non-ASCII text that decodes
+    sample: bytearray = field(default_factory=bytearray)  # raw bytes of undecodable lines
 
 
-def _scan(
-    file: Any, head: bytes, encoding: str, max_bytes: int
-) -> tuple[str, int, str, int, bool] | None:
-    """One streaming pass: hash, size, decoded start, newline count, trailing newline.
+class _LineCounter:
+    """Follows decoded text chunk by chunk and sorts its lines (CR, LF or CRLF endings)."""
 
-    Returns None when the file does not decode in `encoding`; raises UploadRejected when it
-    is over the size limit.
-    """
+    def __init__(self, scan: _Scan, keep_sample: bool):
+        self.scan = scan
+        self.keep_sample = keep_sample
+        self.line = 1
+        self.undecodable = False
+        self.non_ascii = False
+        self.pending_cr = ""
+
+    def feed(self, text: str, final: bool = False) -> None:
+        text = self.pending_cr + text
+        self.pending_cr = ""
+        if text.endswith("\r") and not final:  # its LF may start the next chunk
+            text, self.pending_cr = text[:-1], "\r"
+        if not text:
+            return
+        self.scan.ends_with_newline = text[-1] in "\r\n"
+        if text.isascii():
+            breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
+            if breaks:
+                self._end_line()
+                self.line += breaks - 1
+                self.scan.line_breaks += breaks - 1
+            return
+        for index, part in enumerate(LINE_BREAK.split(text)):
+            if index:
+                self._end_line()
+            if part.isascii():
+                continue
+            if UNDECODABLE.search(part):
+                self.undecodable = True
+                if self.keep_sample and len(self.scan.sample) < SAMPLE_SIZE:
+                    self.scan.sample += part.encode("utf-8", "surrogateescape") + b"\n"
+            else:
+                self.non_ascii = True
+
+    def _end_line(self) -> None:
+        scan = self.scan
+        scan.line_breaks += 1
+        if self.undecodable:
+            scan.undecodable_lines += 1
+            if len(scan.first_undecodable) < 3:
+                scan.first_undecodable.append(self.line)
+        elif self.non_ascii:
+            scan.non_ascii_lines += 1
+        self.line += 1
+        self.undecodable = self.non_ascii = False
+
+    def close(self) -> None:
+        self.feed("", final=True)
+        if self.undecodable or self.non_ascii:  # the last line, without a line break
+            self._end_line()
+            self.scan.line_breaks -= 1
+
+
+def _scan(file: Any, encoding: str, max_bytes: int) -> _Scan:
+    """One streaming pass: hash, size, decoded start, line count, and the lines that do not
+    decode in `encoding` (kept as marks, see UNDECODABLE). Raises UploadRejected when the file
+    is over the size limit."""
     _rewind(file)
+    scan = _Scan(encoding=encoding)
     digest = hashlib.sha256()
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    size = 0
-    lines = 0
-    text_head = ""
-    last_char = ""
+    decoder = codecs.getincrementaldecoder(encoding)(errors=MARK_UNDECODABLE)
+    counter = _LineCounter(scan, keep_sample=encoding == "utf-8")
     while chunk := _read(file, CHUNK_SIZE):
-        size += len(chunk)
-        if size > max_bytes:
+        scan.file_size += len(chunk)
+        if scan.file_size > max_bytes:
             raise UploadRejected(
                 f"The file is larger than the {settings.IMPORT_MAX_UPLOAD_MB} MB upload limit."
             )
         digest.update(chunk)
-        try:
-            text = decoder.decode(chunk)
-        except UnicodeDecodeError:
-            return None
-        if len(text_head) < SAMPLE_SIZE:
-            text_head += text[: SAMPLE_SIZE - len(text_head)]
-        lines += text.count("\n")
-        if text:
-            last_char = text[-1]
-    try:
-        text = decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return None
-    lines += text.count("\n")
-    last_char = text[-1] if text else last_char
-    if size == 0:
+        text = decoder.decode(chunk)
+        if len(scan.text_head) < SAMPLE_SIZE:
+            scan.text_head += text[: SAMPLE_SIZE - len(scan.text_head)]
+        counter.feed(text)
+    text = decoder.decode(b"", final=True)
+    scan.text_head = (scan.text_head + text)[:SAMPLE_SIZE]
+    counter.feed(text)
+    counter.close()
+    if scan.file_size == 0:
         raise UploadRejected("The file is empty.")
-    return digest.hexdigest(), size, text_head, lines, last_char == "\n"
+    scan.file_hash = digest.hexdigest()
+    return scan
+
+
+def _choose_encoding(scan: _Scan) -> tuple[str, list[str]]:
+    """UTF-8 unless the file as a whole is not (docs/csv-import.md, "Encodings and delimiters").
+
+    Only lines with non-ASCII text tell encodings apart. When at most one in ten of them is
+    not valid UTF-8, the file is UTF-8 and those rows become parse errors. When at most one in
+    ten is valid UTF-8 (8-bit text forms a valid UTF-8 sequence now and then by chance), the
+    file is 8-bit text in another encoding. Anything in between is a mixture no single
+    encoding reads right, and is refused.
+    """
+    bad, good = scan.undecodable_lines, scan.non_ascii_lines
+    if bad == 0:
+        return "utf-8", []
+    lines = "line" if bad == 1 else "lines"
+    if bad * UTF8_SHARE <= bad + good:
+        return "utf-8", [
+            f"{bad} {lines} of the file {'is' if bad == 1 else 'are'} not valid UTF-8; "
+            "the rows they belong to are listed as errors."
+        ]
+    if good * UTF8_SHARE <= bad + good:
+        encoding = _guess_8bit_encoding(bytes(scan.sample))
+        return encoding, [f"Read as {encoding_label(encoding)}: the file is not UTF-8."]
+    first = ", ".join(str(line) for line in scan.first_undecodable)
+    raise UploadRejected(
+        f"The file mixes UTF-8 with another encoding: {bad} {lines} (the first at line {first}) "
+        f"{'is' if bad == 1 else 'are'} not valid UTF-8, {good} other lines with accents or "
+        "symbols are. Save the file again as CSV UTF-8 and upload it."
+    )
+
+
+def _guess_8bit_encoding(sample: bytes) -> str:
+    """Windows-1252 or Mac Roman, whichever reads the sample's words better (Windows-1252 on a
+    tie); the detector's guess instead when the text is of another script it reads far better.
+    """
+    western = max(WESTERN_ENCODINGS, key=lambda encoding: _word_fit(sample, encoding))
+    if _word_fit(sample, western) > 0:
+        return western
+    best = charset_normalizer.from_bytes(sample).best()
+    if best is None:
+        return western
+    try:
+        guess = codecs.lookup(best.encoding).name
+        as_western = sample.decode(western, MARK_UNDECODABLE)
+    except LookupError:
+        return western
+    if mess_ratio(str(best)) + 0.2 < mess_ratio(as_western):
+        return guess
+    return western
+
+
+def _word_fit(sample: bytes, encoding: str) -> int:
+    """How well the non-ASCII characters of the decoded sample sit inside words.
+
+    +1 for a letter between two ASCII letters; -1 for an upper-case letter right after a
+    lower-case one, a symbol (not punctuation) between two letters, or an undecodable byte.
+    A wrong Western code page turns accented letters into symbols and capitals.
+    """
+    text = sample.decode(encoding, MARK_UNDECODABLE)
+    score = 0
+    for index, char in enumerate(text):
+        if char.isascii():
+            continue
+        if UNDECODABLE.match(char):
+            score -= 1
+            continue
+        before = text[index - 1] if index else " "
+        after = text[index + 1] if index + 1 < len(text) else " "
+        letter_before = before.isascii() and before.isalpha()
+        letter_after = after.isascii() and after.isalpha()
+        if char.isalpha():
+            if char.isupper() and before.isascii() and before.islower():
+                score -= 1
+            elif letter_before and letter_after:
+                score += 1
+        elif letter_before and letter_after and not unicodedata.category(char).startswith("P"):
+            score -= 1
+    return score
+
+
+def _decode_head(head: bytes, encoding: str) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)(errors=MARK_UNDECODABLE)
+    return decoder.decode(head)
+
+
+def _header_line(text_head: str, encoding: str) -> str:
+    parts = LINE_BREAK.split(text_head, maxsplit=1)
+    header_line = parts[0]
+    if len(parts) == 1 and len(text_head) >= SAMPLE_SIZE:
+        raise UploadRejected(
+            f"The first row is longer than {SAMPLE_SIZE // 1024} KB, so it cannot be the header "
+            "naming the columns. Check that the file is a CSV file."
+        )
+    if not header_line.strip():
+        raise UploadRejected("The first row is empty; it must be the header naming the columns.")
+    if "\x00" in header_line:
+        raise UploadRejected(
+            "This is not a CSV text file: its header row contains binary data (NUL). "
+            "Save it as CSV and upload again."
+        )
+    if UNDECODABLE.search(header_line):
+        raise UploadRejected(
+            f"The header row is not valid {encoding_label(encoding)} text. "
+            "Save the file again as CSV UTF-8 and upload it."
+        )
+    return header_line
+
+
+def _mark_undecodable(error: UnicodeError) -> tuple[str, int]:
+    """Decoding error handler: each byte that is not text becomes a lone surrogate (U+DC00 plus
+    the byte), which no valid text contains, so the reader can tell which rows to refuse."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    marks = "".join(chr(0xDC00 + byte) for byte in error.object[error.start : error.end])
+    return marks, error.end
+
+
+codecs.register_error(MARK_UNDECODABLE, _mark_undecodable)

@@ -4,12 +4,11 @@ from typing import Any
 
 from django import template
 
+from imports.intake import DELIMITER_NAMES
 from imports.models import ImportJob
 from imports.views import may_cancel as may_cancel_import
 
 register = template.Library()
-
-DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 @register.filter

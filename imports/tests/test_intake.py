@@ -213,3 +213,76 @@ def test_find_duplicate_returns_newest_not_failed_import(
     ImportJob.objects.filter(pk=first.pk).update(status=ImportStatus.FAILED)
     assert find_duplicate(first.file_hash) is None
     assert find_duplicate("0" * 64) is None
+
+
+# --- line endings, encodings and odd headers ---------------------------------------------------
+
+
+def test_cr_only_line_endings() -> None:
+    info = inspect_bytes(b"name,notes\rA,x\rB,y\r")
+    assert (info.columns, info.estimated_rows) == (["name", "notes"], 2)
+
+
+@pytest.mark.parametrize(
+    ("codec", "expected"),
+    [
+        ("utf-16-le", "utf-16-le"),
+        ("utf-16-be", "utf-16-be"),
+        ("utf-32-le", "utf-32-le"),
+        ("utf-32-be", "utf-32-be"),
+        ("utf-32", "utf-32"),  # with a byte order mark
+    ],
+)
+def test_utf16_and_utf32_are_told_by_their_zero_bytes(codec: str, expected: str) -> None:
+    info = inspect_bytes("name\tnotes\r\nZahnräder\tü\r\n".encode(codec))
+    assert (info.encoding, info.delimiter, info.estimated_rows) == (expected, "\t", 1)
+    assert info.warnings == []
+
+
+def test_mac_roman_is_detected_and_said() -> None:
+    info = inspect_bytes(
+        "name,notes\rCrème brûlée,à la carte\rGâteau,très bien\r".encode("mac_roman")
+    )
+    assert info.encoding == "mac_roman"
+    assert info.warnings == ["Read as Mac Roman: the file is not UTF-8."]
+
+
+def test_an_ascii_file_with_one_latin1_line_is_windows_1252() -> None:
+    """Nothing in it is UTF-8 beyond ASCII, so Windows-1252 reads every line right."""
+    info = inspect_bytes(b"name\nA\nB\n" + "Crème\n".encode("latin-1"))
+    assert info.encoding == "cp1252"
+
+
+def test_header_with_an_unclosed_quote_is_rejected() -> None:
+    message = rejected(b'name,"notes\nA,x\nB,y\n')
+    assert message.startswith('The header row has a quote (") that is not closed')
+
+
+def test_header_that_is_not_text_in_the_encoding_is_rejected() -> None:
+    # A valid UTF-8 body decides UTF-8; the header's Latin-1 byte then is not text.
+    data = "name,caf\xe9\n".encode("latin-1") + "Café,x\n".encode() * 20
+    assert rejected(data).startswith("The header row is not valid UTF-8 text.")
+
+
+def test_first_line_longer_than_the_sample_is_rejected() -> None:
+    message = rejected(b"name," + b"x" * intake.SAMPLE_SIZE + b"\nA,1\n")
+    assert message.startswith("The first row is longer than 64 KB")
+
+
+def test_nul_in_a_utf16_header_is_rejected() -> None:
+    message = rejected("name,no\x00tes\nA,x\n".encode("utf-16"))
+    assert "header row contains binary data" in message
+
+
+def test_a_thousand_unknown_columns_make_a_short_warning() -> None:
+    header = ",".join(["name"] + [f"extra column number {index}" for index in range(1000)])
+    info = inspect_bytes(header.encode() + b"\n")
+    (warning,) = info.warnings
+    assert warning.startswith("Ignored unknown columns: “extra column number 0”, ")
+    assert warning.endswith(" and 990 more.")
+    assert len(warning) < 500
+
+
+def test_many_names_in_a_header_without_name_make_a_short_message() -> None:
+    message = rejected(",".join(f"column {index}" for index in range(5000)).encode() + b"\n")
+    assert message.endswith("column 9 and 4990 more.")
