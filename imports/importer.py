@@ -97,11 +97,16 @@ class Importer(Runner):
 
     def batches(self, records: Iterator[Record]) -> Iterator[list[Record]]:
         batch: list[Record] = []
-        for record in records:
-            batch.append(record)
-            if len(batch) >= self.batch_size:
+        try:
+            for record in records:
+                batch.append(record)
+                if len(batch) >= self.batch_size:
+                    yield batch
+                    batch = []
+        except UnreadableFile:
+            if batch:  # the rows read before the file gave out still count, then it fails
                 yield batch
-                batch = []
+            raise
         if batch:
             yield batch
 

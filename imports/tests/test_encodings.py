@@ -2,10 +2,12 @@
 delimiters"): exact names and counts, through the upload checks and the import."""
 
 import codecs
+import io
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from imports.intake import UploadRejected
 from imports.models import ImportJob, ImportStatus
@@ -191,6 +193,9 @@ def test_past_the_parse_error_cap_the_import_fails_and_keeps_earlier_batches(
     # Row 10 is the sixth unparseable row (rows 5 to 9 are the first five).
     assert import_job.failure_message.startswith("The import stopped at row 10: more than 5 rows")
     assert sorted(Job.objects.values_list("name", flat=True)) == ["A", "B", "C"]
+    # The rows read before the sixth parse error are written and reported, then it stops.
+    assert list(import_job.errors.values_list("row", flat=True)) == [5, 6, 7, 8, 9]
+    assert (import_job.processed_rows, import_job.error_count) == (8, 5)
 
 
 def test_unclosed_quote_in_a_large_file_ends_with_few_errors(run_csv: Run) -> None:
@@ -215,3 +220,14 @@ def test_line_longer_than_any_row_is_a_parse_error_and_reading_goes_on(run_csv: 
     assert error.message == "The row has a line longer than 1,048,576 characters."
     assert len(error.raw_data) == 500
     assert sorted(Job.objects.values_list("name", flat=True)) == ["A", "C"]
+
+
+def test_import_jobs_command_reads_an_excel_for_mac_file(write_csv: Callable[..., Any]) -> None:
+    """The walkthrough's first finding: `import_jobs` printed a csv traceback for this file."""
+    path = write_csv(rows_text(newline="\r").encode("mac_roman"))
+    out = io.StringIO()
+    call_command("import_jobs", str(path), "--sync", stdout=out, stderr=io.StringIO())
+    assert (
+        out.getvalue().splitlines()[1] == "4 rows: 4 created, 0 updated, 0 skipped, 0 with errors."
+    )
+    assert stored() == EXPECTED
