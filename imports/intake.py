@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from imports.models import ImportEvent, ImportJob, ImportStatus, OnError, OnExisting
 from jobs.models import EDITABLE_FIELDS
+from jobs.validation import safe_upload_name
 
 logger = logging.getLogger("imports")
 
@@ -232,7 +233,7 @@ def create_import(
         raise ValueError(f"on_existing must be one of {OnExisting.values}")
     if not isinstance(file, File):
         file = File(file, name=getattr(file, "name", None) or "upload.csv")
-    original = os.path.basename(file.name or "upload.csv")[:255]
+    original = safe_upload_name(os.path.basename(file.name or ""))
     import_job = ImportJob(
         created_at=timezone.now(),
         original_filename=original,

@@ -22,8 +22,8 @@ from jobs.models import Job, Printer
 from jobs.status import JobStatus
 
 TEXT_COLUMNS = (
-    ("notes", "Notes", validation.NOTES_MAX),
-    ("file_name", "File name", validation.FILE_NAME_MAX),
+    ("notes", validation.clean_notes),
+    ("file_name", validation.clean_file_name),
 )
 REFERENCE_DIGEST_SIZE = 16
 
@@ -111,9 +111,9 @@ class RowValidator:
             clean["customer_name"] = check(
                 "customer_name", validation.clean_customer, is_business, customer
             )
-        for column, label, max_length in TEXT_COLUMNS:
+        for column, clean_column in TEXT_COLUMNS:
             if existing is None or column in present:
-                clean[column] = check(column, _clean_text, values.get(column), label, max_length)
+                clean[column] = check(column, clean_column, values.get(column))
         if existing is None or "printer" in present:
             clean["printer"] = self._printer(values.get("printer"), existing, errors)
         return clean, errors
@@ -138,10 +138,6 @@ class RowValidator:
 def reference_key(reference: str) -> bytes:
     """A short fixed-size digest of a reference: a million of them take about 70 MB."""
     return hashlib.blake2b(reference.encode(), digest_size=REFERENCE_DIGEST_SIZE).digest()
-
-
-def _clean_text(value: str | None, label: str, max_length: int) -> str:
-    return validation.clean_text(value, label=label, max_length=max_length)
 
 
 def plan_batch(

@@ -1,19 +1,20 @@
 from typing import Any
 
 from django import forms
-from django.core.validators import MaxLengthValidator
+from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
 
 from jobs.models import EDITABLE_FIELDS, Job, Printer
 from jobs.status import JobStatus, next_statuses
 from jobs.validation import (
-    FILE_NAME_MAX,
     NOTES_MAX,
     PRIORITY_MAX,
     PRIORITY_MIN,
     check_printer_assignable,
     check_status,
     clean_customer,
+    clean_file_name,
     clean_name,
+    clean_notes,
     clean_priority,
     clean_text,
 )
@@ -50,12 +51,15 @@ class JobForm(forms.ModelForm):
         self.fields["printer"].error_messages["invalid_choice"] = (
             "Choose an active printer: that one is inactive or no longer exists."
         )
-        # Let jobs.validation word the required and length rules, not Django's generic messages.
+        # Let jobs.validation word the required, length and character rules, not Django's
+        # generic messages.
         for name in ("name", "customer_name", "notes", "file_name"):
             field = self.fields[name]
             field.required = False
             field.validators = [
-                v for v in field.validators if not isinstance(v, MaxLengthValidator)
+                v
+                for v in field.validators
+                if not isinstance(v, MaxLengthValidator | ProhibitNullCharactersValidator)
             ]
         self.fields["name"].widget.attrs["required"] = True
         self.fields["priority"].widget.attrs.update(min=PRIORITY_MIN, max=PRIORITY_MAX)
@@ -81,12 +85,10 @@ class JobForm(forms.ModelForm):
         return clean_priority(self.cleaned_data.get("priority"))
 
     def clean_notes(self) -> str:
-        return clean_text(self.cleaned_data.get("notes"), label="Notes", max_length=NOTES_MAX)
+        return clean_notes(self.cleaned_data.get("notes"))
 
     def clean_file_name(self) -> str:
-        return clean_text(
-            self.cleaned_data.get("file_name"), label="File name", max_length=FILE_NAME_MAX
-        )
+        return clean_file_name(self.cleaned_data.get("file_name"))
 
     def clean_status(self) -> str:
         status = self.cleaned_data["status"]
@@ -129,5 +131,8 @@ class CancelForm(forms.Form):
 
     def clean_reason(self) -> str:
         return clean_text(
-            self.cleaned_data.get("reason"), label="Reason", max_length=CANCELLATION_REASON_MAX
+            self.cleaned_data.get("reason"),
+            label="Reason",
+            max_length=CANCELLATION_REASON_MAX,
+            multiline=True,
         )

@@ -4,6 +4,8 @@ Each function takes raw-ish values and returns the clean value or raises Validat
 the message users see, so every surface words a rule the same way.
 """
 
+import re
+
 from django.core.exceptions import ValidationError
 
 from jobs.models import Printer
@@ -18,9 +20,47 @@ YES_NO = {"true": True, "yes": True, "y": True, "1": True}
 YES_NO |= {"false": False, "no": False, "n": False, "0": False}
 PRIORITY_MIN, PRIORITY_MAX = 0, 10
 
+# Refused in job text (docs/jobs.md, "Fields"): C0 controls (multi-line text keeps its line
+# breaks), DEL, C1 controls, and the bidirectional overrides and isolates, which show text in
+# another order than it is stored in ("report\u202efdp.exe" shows as "reportexe.pdf").
+BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+UNSAFE_IN_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
+UNSAFE_IN_TEXT = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 
-def clean_text(value: str | None, *, label: str, max_length: int, required: bool = False) -> str:
+
+def check_characters(text: str, *, label: str, multiline: bool = False) -> None:
+    """Refuse control characters and bidirectional controls, naming the first one found."""
+    found = (UNSAFE_IN_TEXT if multiline else UNSAFE_IN_LINE).search(text)
+    if found is None:
+        return
+    char = found.group()
+    if char == "\n":
+        kind = "a line break"
+    elif char == "\r":
+        kind = "a carriage return"
+    elif "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
+        kind = "a bidirectional text control"
+    else:
+        kind = "a control character"
+    raise ValidationError(
+        f"{label} contains {kind} (U+{ord(char):04X}); remove it.", code="control_character"
+    )
+
+
+def clean_text(
+    value: str | None,
+    *,
+    label: str,
+    max_length: int,
+    required: bool = False,
+    multiline: bool = False,
+) -> str:
+    """Trimmed text without control characters; multi-line text keeps its line breaks, each
+    as a single newline (a browser sends CR LF)."""
     text = (value or "").strip()
+    if multiline:
+        text = text.replace("\r\n", "\n")
+    check_characters(text, label=label, multiline=multiline)
     if required and not text:
         raise ValidationError(f"{label} is required.", code="required")
     if len(text) > max_length:
@@ -37,6 +77,20 @@ def clean_name(value: str | None) -> str:
 
 def clean_reference(value: str | None) -> str:
     return clean_text(value, label="Reference", max_length=REFERENCE_MAX)
+
+
+def clean_notes(value: str | None) -> str:
+    return clean_text(value, label="Notes", max_length=NOTES_MAX, multiline=True)
+
+
+def clean_file_name(value: str | None) -> str:
+    return clean_text(value, label="File name", max_length=FILE_NAME_MAX)
+
+
+def safe_upload_name(name: str | None, *, max_length: int = FILE_NAME_MAX) -> str:
+    """The name an uploaded file is kept under, without control characters or bidirectional
+    controls (removed, not refused: the file itself is what was asked for)."""
+    return UNSAFE_IN_LINE.sub("", name or "").strip()[:max_length] or "upload.csv"
 
 
 def clean_priority(value: int | str | None) -> int:

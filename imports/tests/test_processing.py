@@ -123,7 +123,7 @@ def test_delimiters(run_csv: Run, delimiter: str) -> None:
 def test_crlf_and_quoted_newlines_keep_spreadsheet_row_numbers(run_csv: Run) -> None:
     content = 'name,notes,priority\r\nA,"first line\r\nsecond line",1\r\nB,x,99\r\n'
     import_job = run_csv(content)
-    assert Job.objects.get().notes == "first line\r\nsecond line"
+    assert Job.objects.get().notes == "first line\nsecond line"  # notes keep LF line breaks
     # The multi-line record is row 2 (as a spreadsheet shows it), so B is row 3.
     assert errors_of(import_job) == [(3, "priority", "validation")]
 
