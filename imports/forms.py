@@ -40,6 +40,23 @@ class UploadForm(forms.Form):
         self.upload_info: UploadInfo | None = None
         self.duplicate: ImportJob | None = None
 
+    @classmethod
+    def unreadable(cls, exception: Exception) -> "UploadForm":
+        """A fresh form saying why Django could not read the upload at all (it refuses a
+        multipart part whose headers pass 1 KB, and a file name of about a thousand characters
+        does that), shown instead of a bare "Bad Request" page."""
+        form = cls()
+        form.cleaned_data = {}  # unbound (nothing was read), with the reason on the file field
+        if "header size" in str(exception):
+            message = (
+                "The file's name is too long to upload. Rename the file to something shorter "
+                "(a few dozen characters) and choose it again."
+            )
+        else:
+            message = "The upload could not be read. Choose the file again and upload it."
+        form.add_error("file", ValidationError(message, code="unreadable"))
+        return form
+
     def clean_file(self) -> object:
         file = self.cleaned_data["file"]
         try:

@@ -10,9 +10,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.views import defaults
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget, trigger_client_event
 
@@ -68,6 +70,22 @@ def import_list(request: HttpRequest) -> TemplateResponse:
         "may_upload": request.user.has_perm("imports.add_importjob"),
     }
     return TemplateResponse(request, "imports/import_list.html", context)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The site's 400 handler (jobsite/urls.py): an upload Django could not read gets the
+    upload form again with the reason; any other bad request gets Django's page."""
+    match = request.resolver_match
+    if (
+        isinstance(exception, MultiPartParserError)
+        and match is not None
+        and match.view_name == "imports:new"
+        and request.user.has_perm("imports.add_importjob")
+    ):
+        form = UploadForm.unreadable(exception)
+        context = {"form": form, "max_upload_mb": settings.IMPORT_MAX_UPLOAD_MB}
+        return TemplateResponse(request, "imports/import_new.html", context, status=400)
+    return defaults.bad_request(request, exception)
 
 
 @require_http_methods(["GET", "POST"])

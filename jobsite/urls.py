@@ -5,6 +5,8 @@ from django.views.generic import RedirectView
 
 from jobsite import views
 
+handler400 = "imports.views.bad_request"  # an unreadable upload gets the form, not a bare page
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="jobs:list", permanent=False)),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
