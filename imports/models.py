@@ -45,6 +45,7 @@ class ErrorType(models.TextChoices):
     SYSTEM = "system", "System"
 
 
+# Views, admin and commands name these for imports; they are the same for every run.
 TERMINAL_STATUSES = FINISHED_STATUSES
 ImportNotCancellable = RunNotCancellable
 

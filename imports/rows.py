@@ -136,7 +136,8 @@ class RowValidator:
 
 
 def reference_key(reference: str) -> bytes:
-    """A short fixed-size digest of a reference: a million of them take about 70 MB."""
+    """A fixed-size digest of a reference, so remembering every reference of a file stays
+    small however long they are."""
     return hashlib.blake2b(reference.encode(), digest_size=REFERENCE_DIGEST_SIZE).digest()
 
 
