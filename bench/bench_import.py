@@ -1,41 +1,109 @@
 """Import benchmark (not a test): `.venv/bin/python bench/bench_import.py [--rows N]`.
 
-All on one generated CSV file and a temporary SQLite database (WAL, as in production):
-1. Jobsite: `imports.processing.run_import` — batches, validation, events, checkpoints.
-2. Baseline: plain `csv.reader` + `Job.objects.bulk_create(batch_size=1000)`, no validation.
-3. Raw `sqlite3.executemany` into the same table.
-Then the peak RSS of a subprocess importing a 1,000,000-row file through run_import.
-Prints the figures and deletes everything it created.
+Needs the bench extra (`pip install -e '.[bench]'`: django-import-export). In one run, on
+one generated file, on SQLite and then on PostgreSQL (127.0.0.1:5432, user postgres, a
+throwaway database created and dropped; skipped with a note when the server is down):
+
+- Jobsite's import (`run_import`: read, check, write jobs and events in batches with their
+  checkpoints): new jobs; a re-import of a changed file, in which every row updates its job
+  by reference; a re-import of the same file, in which every row is unchanged;
+- django-import-export: a `ModelResource` for `Job` with the same columns and
+  `import_id_fields = ["reference"]`, for the same three (its defaults otherwise, plus
+  `skip_unchanged`);
+- a plain `csv.reader` + `Job.objects.bulk_create(batch_size=1000)`: jobs only, no checks;
+- the raw driver (sqlite3 / psycopg) writing what Jobsite writes: the jobs and their
+  `imported` events, each 1,000-row batch one transaction.
+
+Then, on SQLite, a 10,000 and a 1,000,000-row import, each in a fresh subprocess: their
+rates and the peak RSS of the large one. Every Jobsite run times each write transaction
+(outermost `transaction.atomic` block) and reports the longest. Rates are the median of
+--repeat runs (django-import-export: --die-repeat runs). The machine is shared: the load
+average is printed at the start and the end, and the goals are checked as ratios to
+baselines measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import random
 import resource
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PRINTERS = ("Prusa MK4 #1", "Prusa MK4 #2", "Bambu X1C", "Form 3")
 STATUSES = ("pending", "scheduled", "running", "completed", "failed", "cancelled")
+COLUMNS = (
+    "name",
+    "status",
+    "priority",
+    "is_business",
+    "customer_name",
+    "notes",
+    "file_name",
+    "printer",
+    "reference",
+)
+PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BATCH = 1000
 
 
-def setup_django(var_dir: Path, *, debug: bool = False) -> None:
-    os.environ.pop("DATABASE_URL", None)
+# --- The files ---------------------------------------------------------------------------
+
+
+def generate(path: Path, rows: int, variant: int = 0) -> None:
+    """Variant 0 is the base file; variants 1 and 2 change every row of it (and each other):
+    name, priority and notes, the customer of business jobs, and pending <-> scheduled."""
+    rng = random.Random(42)
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(COLUMNS)
+        for number in range(1, rows + 1):
+            business = number % 3 == 0
+            status = STATUSES[number % len(STATUSES)]
+            if status == "pending" and variant == 1:
+                status = "scheduled"
+            suffix = f" (rev {variant})" if variant else ""
+            writer.writerow(
+                [
+                    f"Bracket v{number}{suffix}",
+                    status,
+                    (rng.randint(0, 10) + variant) % 11,
+                    "yes" if business else "no",
+                    f"Customer {(number + variant) % 97}" if business else "",
+                    ("PLA, 0.2 mm" if number % 2 else "") + suffix,
+                    f"bracket_{number}.3mf",
+                    PRINTERS[number % len(PRINTERS)],
+                    f"REF-{number:08d}",
+                ]
+            )
+
+
+# --- Django in a child process -------------------------------------------------------------
+
+
+def setup_django(var_dir: Path, database_url: str = "") -> None:
     os.environ.pop("REDIS_URL", None)
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    else:
+        os.environ.pop("DATABASE_URL", None)
     os.environ["JOBSITE_VAR_DIR"] = str(var_dir)
     os.environ["MEDIA_ROOT"] = str(var_dir / "media")
     os.environ.setdefault("IMPORT_MAX_UPLOAD_MB", "1000")
     # Production settings: with DEBUG on, Django formats and keeps the SQL of every query.
-    os.environ["DJANGO_DEBUG"] = "true" if debug else "false"
+    os.environ["DJANGO_DEBUG"] = "false"
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + os.urandom(16).hex())
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["DJANGO_SETTINGS_MODULE"] = "jobsite.settings"
@@ -45,50 +113,75 @@ def setup_django(var_dir: Path, *, debug: bool = False) -> None:
     django.setup()
 
 
-def generate(path: Path, rows: int) -> None:
-    rng = random.Random(42)
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(
-            [
-                "name",
-                "status",
-                "priority",
-                "is_business",
-                "customer_name",
-                "notes",
-                "file_name",
-                "printer",
-                "reference",
-            ]
-        )
-        for number in range(1, rows + 1):
-            business = number % 3 == 0
-            writer.writerow(
-                [
-                    f"Bracket v{number}",
-                    STATUSES[number % len(STATUSES)],
-                    rng.randint(0, 10),
-                    "yes" if business else "no",
-                    f"Customer {number % 97}" if business else "",
-                    "PLA, 0.2 mm" if number % 2 else "",
-                    f"bracket_{number}.3mf",
-                    PRINTERS[number % len(PRINTERS)],
-                    f"REF-{number:08d}",
-                ]
-            )
+def prepare_database() -> Any:
+    """Migrate, add the printers; return the importing user."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from jobs.models import Printer
+
+    call_command("migrate", verbosity=0)
+    for name in PRINTERS:
+        Printer.objects.create(name=name)
+    return get_user_model().objects.create_user("bench")
 
 
 def clear_jobs() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM jobs_jobevent")
-        cursor.execute("DELETE FROM jobs_job")
+        if connection.vendor == "postgresql":
+            cursor.execute("TRUNCATE jobs_jobevent, jobs_job")
+            cursor.execute("VACUUM ANALYZE jobs_job")
+        else:
+            cursor.execute("DELETE FROM jobs_jobevent")
+            cursor.execute("DELETE FROM jobs_job")
 
 
-def jobsite_import(path: Path) -> tuple[float, float, int]:
-    """(intake seconds, run_import seconds, jobs created)."""
+class TransactionTimer:
+    """Times every outermost `transaction.atomic` block while active (the write transactions
+    of an import: on SQLite each holds the database's write lock from start to end)."""
+
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+
+    def __enter__(self) -> TransactionTimer:
+        from django.db import connections, transaction
+
+        atomic = transaction.Atomic
+        self.original = atomic.__enter__, atomic.__exit__
+        enter, leave = self.original
+        starts: list[float | None] = []
+
+        def timed_enter(block: Any) -> Any:
+            outermost = not connections[block.using or "default"].in_atomic_block
+            starts.append(time.perf_counter() if outermost else None)
+            return enter(block)
+
+        def timed_exit(block: Any, *exc: Any) -> Any:
+            try:
+                return leave(block, *exc)
+            finally:
+                started = starts.pop()
+                if started is not None:
+                    self.durations.append(time.perf_counter() - started)
+
+        atomic.__enter__, atomic.__exit__ = timed_enter, timed_exit
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from django.db import transaction
+
+        transaction.Atomic.__enter__, transaction.Atomic.__exit__ = self.original
+
+    @property
+    def longest(self) -> float:
+        return max(self.durations, default=0.0)
+
+
+def jobsite_import(path: Path, user: Any, expect: str) -> dict[str, float]:
+    """Import `path` through intake and run_import; `expect` names the counter that must hold
+    every row (created, updated or skipped)."""
     from imports import intake
     from imports.importer import run_import
     from imports.models import ImportJob
@@ -97,19 +190,76 @@ def jobsite_import(path: Path) -> tuple[float, float, int]:
     with path.open("rb") as file:
         info = intake.inspect_upload(file)
         import_job = intake.create_import(
-            file, info, user=None, on_error="skip", on_existing="update", enqueue=False
+            file, info, user=user, on_error="skip", on_existing="update", enqueue=False
         )
     intake_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    run_import(import_job.pk)
-    run_seconds = time.perf_counter() - started
+    with TransactionTimer() as timer:
+        started = time.perf_counter()
+        run_import(import_job.pk)
+        seconds = time.perf_counter() - started
     import_job = ImportJob.objects.get(pk=import_job.pk)
-    if import_job.status != "completed" or import_job.error_count:
-        raise SystemExit(f"Jobsite import did not complete cleanly: {import_job.status}")
-    return intake_seconds, run_seconds, import_job.created_count
+    counted = getattr(import_job, f"{expect}_count")
+    if import_job.status != "completed" or import_job.error_count or counted != info.estimated_rows:
+        raise SystemExit(
+            f"Jobsite import of {path.name} did not go as expected: {import_job.status}, "
+            f"{import_job.created_count} created, {import_job.updated_count} updated, "
+            f"{import_job.skipped_count} skipped, {import_job.error_count} errors"
+        )
+    return {
+        "rows": counted,
+        "seconds": seconds,
+        "intake_seconds": intake_seconds,
+        "longest_transaction": timer.longest,
+        "transactions": len(timer.durations),
+    }
 
 
-def baseline_bulk_create(path: Path) -> tuple[float, int]:
+# --- The others --------------------------------------------------------------------------
+
+
+def die_resource() -> Any:
+    from import_export import fields, resources, widgets
+
+    from jobs.models import Job, Printer
+
+    class YesNoWidget(widgets.BooleanWidget):
+        TRUE_VALUES = ["yes", "true", "1"]
+        FALSE_VALUES = ["no", "false", "0"]
+
+    class JobResource(resources.ModelResource):
+        printer = fields.Field(
+            attribute="printer",
+            column_name="printer",
+            widget=widgets.ForeignKeyWidget(Printer, field="name"),
+        )
+        is_business = fields.Field(
+            attribute="is_business", column_name="is_business", widget=YesNoWidget()
+        )
+
+        class Meta:
+            model = Job
+            fields = COLUMNS
+            import_id_fields = ["reference"]
+            skip_unchanged = True
+            report_skipped = False
+
+    return JobResource()
+
+
+def die_import(path: Path, expect: str) -> float:
+    import tablib
+
+    started = time.perf_counter()
+    dataset = tablib.Dataset().load(path.read_text(encoding="utf-8"), format="csv")
+    result = die_resource().import_data(dataset, dry_run=False, raise_errors=True)
+    seconds = time.perf_counter() - started
+    wanted = {"created": "new", "updated": "update", "skipped": "skip"}[expect]
+    if result.totals[wanted] != len(dataset):
+        raise SystemExit(f"django-import-export did not {expect} every row: {result.totals}")
+    return seconds
+
+
+def bulk_create_baseline(path: Path) -> float:
     from jobs.models import Job, Printer
 
     printers = {printer.name: printer.pk for printer in Printer.objects.all()}
@@ -133,124 +283,377 @@ def baseline_bulk_create(path: Path) -> tuple[float, int]:
                     reference=row[8],
                 )
             )
-            if len(batch) == 1000:
-                created += len(Job.objects.bulk_create(batch, batch_size=1000))
+            if len(batch) == BATCH:
+                created += len(Job.objects.bulk_create(batch, batch_size=BATCH))
                 batch = []
         if batch:
-            created += len(Job.objects.bulk_create(batch, batch_size=1000))
-    return time.perf_counter() - started, created
+            created += len(Job.objects.bulk_create(batch, batch_size=BATCH))
+    seconds = time.perf_counter() - started
+    assert created == Job.objects.count(), created
+    return seconds
 
 
-def raw_executemany(path: Path, db_path: Path) -> tuple[float, int]:
-    connection = sqlite3.connect(db_path)
-    printers = dict(connection.execute("SELECT name, id FROM jobs_printer"))
-    started = time.perf_counter()
-    now = time.strftime("%Y-%m-%d %H:%M:%S")
+RAW_JOB_COLUMNS = (
+    "name, status, priority, is_business, customer_name, notes, file_name, printer_id, "
+    "reference, created_by_id, updated_by_id, created_at, updated_at, started_at, "
+    "completed_at, cancelled_at, cancelled_by_id, cancellation_reason, version"
+)
+RAW_EVENT_COLUMNS = "job_id, actor_id, kind, changes, created_at"
+
+
+def raw_rows(path: Path, printers: dict[str, int], actor: int, now: Any) -> Any:
+    """Batches of (job row, event changes as JSON), as Jobsite writes them."""
     with path.open(newline="", encoding="utf-8") as file:
         reader = csv.reader(file)
         next(reader)
-        rows = (
-            (r[0], r[1], int(r[2]), r[3] == "yes", r[4], r[5], r[6], printers[r[7]], r[8], now, now)
-            for r in reader
-        )
-        with connection:
-            cursor = connection.executemany(
-                "INSERT INTO jobs_job (name, status, priority, is_business, customer_name, notes,"
-                " file_name, printer_id, reference, created_at, updated_at, cancellation_reason,"
-                " version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 1)",
-                rows,
+        batch = []
+        for name, status, priority, business, customer, notes, file_name, printer, ref in reader:
+            values = {
+                "name": name,
+                "status": status,
+                "priority": int(priority),
+                "is_business": business == "yes",
+                "customer_name": customer,
+                "notes": notes,
+                "file_name": file_name,
+                "printer": printer,
+            }
+            changes = json.dumps({k: [None, v] for k, v in values.items() if v not in ("", None)})
+            batch.append(
+                (
+                    (
+                        name,
+                        status,
+                        values["priority"],
+                        values["is_business"],
+                        customer,
+                        notes,
+                        file_name,
+                        printers[printer],
+                        ref,
+                        actor,
+                        actor,
+                        now,
+                        now,
+                        now if status == "running" else None,
+                        now if status in ("completed", "failed") else None,
+                        now if status == "cancelled" else None,
+                        actor if status == "cancelled" else None,
+                        "",
+                        1,
+                    ),
+                    changes,
+                )
             )
-            created = cursor.rowcount
+            if len(batch) == BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def raw_sqlite(path: Path, db_path: str, actor: int) -> float:
+    connection = sqlite3.connect(db_path, isolation_level=None)
+    printers = dict(connection.execute("SELECT name, id FROM jobs_printer"))
+    job_sql = f"INSERT INTO jobs_job ({RAW_JOB_COLUMNS}) VALUES ({', '.join(['?'] * 19)})"
+    event_sql = f"INSERT INTO jobs_jobevent ({RAW_EVENT_COLUMNS}) VALUES (?, ?, 'imported', ?, ?)"
+    started = time.perf_counter()
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    for batch in raw_rows(path, printers, actor, now):
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(job_sql, [job for job, _ in batch])
+        # The batch holds the write lock, so its ids are the last len(batch) ones.
+        last = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
+        first = last - len(batch) + 1
+        connection.executemany(
+            event_sql,
+            [(first + i, actor, changes, now) for i, (_, changes) in enumerate(batch)],
+        )
+        connection.execute("COMMIT")
     seconds = time.perf_counter() - started
     connection.close()
-    return seconds, created
+    return seconds
 
 
-def rss_child(path: Path) -> None:
-    """Runs in the subprocess: import `path` through run_import, print the result."""
-    _, seconds, created = jobsite_import(path)
-    print(f"{created} {seconds:.1f}")
+def raw_postgres(path: Path, url: str, actor: int) -> float:
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        printers = dict(connection.execute("SELECT name, id FROM jobs_printer").fetchall())
+        job_sql = (
+            f"INSERT INTO jobs_job ({RAW_JOB_COLUMNS}) VALUES ({', '.join(['%s'] * 19)}) "
+            "RETURNING id"
+        )
+        event_sql = (
+            f"INSERT INTO jobs_jobevent ({RAW_EVENT_COLUMNS}) VALUES (%s, %s, 'imported', %s, %s)"
+        )
+        started = time.perf_counter()
+        now = datetime.now(UTC)
+        for batch in raw_rows(path, printers, actor, now):
+            with connection.transaction(), connection.cursor() as cursor:
+                cursor.executemany(job_sql, [job for job, _ in batch], returning=True)
+                ids = []
+                while True:
+                    ids.append(cursor.fetchone()[0])
+                    if not cursor.nextset():
+                        break
+                cursor.executemany(
+                    event_sql,
+                    [(i, actor, changes, now) for i, (_, changes) in zip(ids, batch, strict=True)],
+                )
+        return time.perf_counter() - started
+
+
+# --- One database --------------------------------------------------------------------------
+
+
+def measure(work: Path, rows: int, repeat: int, die_repeat: int, database_url: str) -> dict:
+    """Everything on the current database; {measure: [seconds, ...]} and details."""
+    from django.conf import settings
+    from django.db import connection
+
+    user = prepare_database()
+    files = [work / f"jobs-{variant}.csv" for variant in range(3)]
+    out: dict[str, Any] = {"vendor": connection.vendor, "batch_size": settings.IMPORT_BATCH_SIZE}
+    timings: dict[str, list[float]] = {}
+    longest: dict[str, float] = {}
+
+    def jobsite(name: str, path: Path, expect: str) -> None:
+        result = jobsite_import(path, user, expect)
+        timings.setdefault(name, []).append(result["seconds"])
+        longest[name] = max(longest.get(name, 0.0), result["longest_transaction"])
+        out["intake_seconds"] = result["intake_seconds"]
+
+    for _ in range(repeat):
+        clear_jobs()
+        jobsite("jobsite_create", files[0], "created")
+    for run in range(repeat):  # files 1, 2, 1, ...: each changes every row of the one before
+        jobsite("jobsite_changed", files[1 + run % 2], "updated")
+    last = files[1 + (repeat - 1) % 2]
+    for _ in range(repeat):
+        jobsite("jobsite_unchanged", last, "skipped")
+
+    for _ in range(repeat):
+        clear_jobs()
+        timings.setdefault("bulk_create", []).append(bulk_create_baseline(files[0]))
+    for _ in range(repeat):
+        clear_jobs()
+        if connection.vendor == "sqlite":
+            seconds = raw_sqlite(files[0], str(settings.DATABASES["default"]["NAME"]), user.pk)
+        else:
+            seconds = raw_postgres(files[0], database_url, user.pk)
+        timings.setdefault("raw", []).append(seconds)
+
+    for _ in range(die_repeat):
+        clear_jobs()
+        timings.setdefault("die_create", []).append(die_import(files[0], "created"))
+        timings.setdefault("die_changed", []).append(die_import(files[1], "updated"))
+        timings.setdefault("die_unchanged", []).append(die_import(files[1], "skipped"))
+    clear_jobs()
+    out["timings"] = timings
+    out["longest_transaction"] = longest
+    return out
+
+
+def child(args: argparse.Namespace) -> None:
+    work = Path(args.work)
+    var_dir = work / f"var-{args.child}"
+    if args.child == "sqlite":
+        setup_django(var_dir)
+        result = measure(work, args.rows, args.repeat, args.die_repeat, "")
+    else:
+        import psycopg
+
+        name = f"jobsite_bench_{os.getpid()}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        try:
+            setup_django(var_dir, url)
+            result = measure(work, args.rows, args.repeat, args.die_repeat, url)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    print("RESULT " + json.dumps(result))
+
+
+def scale_child(args: argparse.Namespace) -> None:
+    """A fresh SQLite database importing one file; prints its rate and this process's peak."""
+    var_dir = Path(args.work) / f"var-scale-{os.getpid()}"
+    setup_django(var_dir)
+    user = prepare_database()
+    result = jobsite_import(Path(args.scale_child), user, "created")
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result))
+
+
+def run_child(*extra: str) -> dict | None:
+    process = subprocess.run(
+        [sys.executable, __file__, *extra], capture_output=True, text=True, check=False
+    )
+    for line in reversed(process.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    print(process.stdout[-3000:], process.stderr[-5000:], sep="\n")
+    raise SystemExit(f"The benchmark child {' '.join(extra[:2])} failed.")
+
+
+def postgres_reachable() -> str:
+    """'' when the server answers, otherwise why not."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as connection:
+            connection.execute("SELECT 1")
+    except Exception as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ""
+
+
+# --- The report ----------------------------------------------------------------------------
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--rss-rows", type=int, default=1_000_000)
-    parser.add_argument("--rss-child", help=argparse.SUPPRESS)
-    parser.add_argument("--var-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--die-repeat", type=int, default=1, help="django-import-export runs")
+    parser.add_argument("--scale-rows", type=int, nargs=2, default=[10_000, 1_000_000])
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-scale", action="store_true", help="skip the 1,000,000-row run")
+    parser.add_argument("--child", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
+    parser.add_argument("--scale-child", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
-
-    if args.rss_child:
-        setup_django(Path(args.var_dir))
-        rss_child(Path(args.rss_child))
+    if args.child:
+        child(args)
+        return
+    if args.scale_child:
+        scale_child(args)
         return
 
+    print(f"Load average at start: {load_average()}  ({os.cpu_count()} CPUs)")
     work = Path(tempfile.mkdtemp(prefix="jobsite-bench-"))
+    common = ["--work", str(work), "--rows", str(args.rows)]
+    common += ["--repeat", str(args.repeat), "--die-repeat", str(args.die_repeat)]
     try:
-        setup_django(work)
-        from django.conf import settings
-        from django.core.management import call_command
-
-        from jobs.models import Printer
-
-        call_command("migrate", verbosity=0)
-        for name in PRINTERS:
-            Printer.objects.create(name=name)
-        csv_path = work / "jobs.csv"
-        generate(csv_path, args.rows)
-        size_mb = csv_path.stat().st_size / 1e6
-        print(f"File: {args.rows:,} rows, {size_mb:.1f} MB; SQLite WAL at {work}")
-        print(f"Jobsite batch size: {settings.IMPORT_BATCH_SIZE}")
-
-        intake_s, jobsite_s, created = jobsite_import(csv_path)
-        assert created == args.rows, created
-        clear_jobs()
-        baseline_s, created = baseline_bulk_create(csv_path)
-        assert created == args.rows, created
-        clear_jobs()
-        raw_s, created = raw_executemany(csv_path, Path(settings.DATABASES["default"]["NAME"]))
-        assert created == args.rows, created
-        clear_jobs()
-
-        def rate(seconds: float) -> str:
-            return f"{args.rows / seconds:>10,.0f} rows/s  ({seconds:.2f} s)"
-
-        print(f"Jobsite run_import (validation, events, batches): {rate(jobsite_s)}")
-        print(f"  + upload checks (hash, decode, estimate):        {intake_s:.2f} s")
-        print(f"Baseline csv.reader + bulk_create(1000):          {rate(baseline_s)}")
-        print(f"Raw sqlite3.executemany:                          {rate(raw_s)}")
-        print(f"Ratio Jobsite / bulk_create baseline: {baseline_s / jobsite_s:.2f}")
-
-        if args.rss_rows:
-            big = work / "jobs-big.csv"
-            generate(big, args.rss_rows)
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            child = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--rss-child",
-                    str(big),
-                    "--var-dir",
-                    str(work),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            if child.returncode:
-                print(child.stderr[-2000:])
-                raise SystemExit("The 1,000,000-row import failed.")
-            created, seconds = child.stdout.split()[-2:]
-            print(
-                f"Peak RSS importing {args.rss_rows:,} rows ({big.stat().st_size / 1e6:.0f} MB) "
-                f"through run_import: {peak_mb:.0f} MB "
-                f"({int(created):,} created in {float(seconds):.0f} s)"
-                + ("" if before == 0 else " [earlier children counted]")
-            )
+        for variant in range(3):
+            generate(work / f"jobs-{variant}.csv", args.rows, variant)
+        size = (work / "jobs-0.csv").stat().st_size / 1e6
+        print(
+            f"File: {args.rows:,} rows, {size:.1f} MB. Median of {args.repeat} runs "
+            f"(django-import-export: {args.die_repeat})."
+        )
+        results = {"SQLite": run_child("--child", "sqlite", *common)}
+        why_not = "skipped (--no-postgres)" if args.no_postgres else postgres_reachable()
+        if why_not:
+            print(f"PostgreSQL half skipped: the server is not reachable ({why_not}).")
+        else:
+            results["PostgreSQL"] = run_child("--child", "postgres", *common)
+        report(args.rows, results)
+        if not args.no_scale:
+            scale(work, args.scale_rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print(f"Load average at end: {load_average()}")
+
+
+CREATE, CHANGED, UNCHANGED = "jobsite_create", "jobsite_changed", "jobsite_unchanged"
+LINES = (
+    ("jobsite_create", "Jobsite, new jobs"),
+    ("jobsite_changed", "Jobsite, re-import of a changed file"),
+    ("jobsite_unchanged", "Jobsite, re-import of the same file"),
+    ("die_create", "django-import-export, new jobs"),
+    ("die_changed", "django-import-export, changed re-import"),
+    ("die_unchanged", "django-import-export, unchanged re-import"),
+    ("bulk_create", "plain bulk_create(1000), jobs only"),
+    ("raw", "raw driver, jobs + events, batch transactions"),
+)
+
+
+def report(rows: int, results: dict[str, dict]) -> None:
+    names = list(results)
+    rates = {
+        db: {key: rows / statistics.median(values) for key, values in r["timings"].items()}
+        for db, r in results.items()
+    }
+    print()
+    print(f"{'rows/s':<48}" + "".join(f"{db:>14}" for db in names))
+    for key, label in LINES:
+        print(f"{label:<48}" + "".join(f"{rates[db][key]:>14,.0f}" for db in names))
+    print(
+        f"{'longest write transaction of a Jobsite run':<48}"
+        + "".join(
+            f"{max(results[db]['longest_transaction'].values()) * 1000:>11.0f} ms" for db in names
+        )
+    )
+    print(
+        f"{'upload checks (hash, decode, estimate)':<48}"
+        + "".join(f"{results[db]['intake_seconds']:>12.2f} s" for db in names)
+    )
+    print()
+    # (database, what, numerator, denominator, goal or None)
+    goals = [
+        ("SQLite", "new jobs / raw driver (jobs + events)", CREATE, "raw", 0.5),
+        ("SQLite", "changed re-import / new jobs", CHANGED, CREATE, 0.7),
+        ("SQLite", "changed re-import / django-import-export", CHANGED, "die_changed", 10),
+        ("SQLite", "unchanged re-import / new jobs", UNCHANGED, CREATE, 1.0),
+        ("PostgreSQL", "new jobs / plain bulk_create", CREATE, "bulk_create", 1.5),
+        ("PostgreSQL", "changed re-import / new jobs", CHANGED, CREATE, 0.7),
+        ("SQLite", "new jobs / plain bulk_create", CREATE, "bulk_create", None),
+        ("SQLite", "new jobs / django-import-export", CREATE, "die_create", None),
+        ("PostgreSQL", "new jobs / raw driver (jobs + events)", CREATE, "raw", None),
+        ("PostgreSQL", "new jobs / django-import-export", CREATE, "die_create", None),
+        ("PostgreSQL", "changed re-import / django-import-export", CHANGED, "die_changed", None),
+        ("PostgreSQL", "unchanged re-import / new jobs", UNCHANGED, CREATE, None),
+    ]
+    print("Ratios (same run):")
+    for db, label, top, bottom, goal in goals:
+        if db not in rates:
+            continue
+        ratio = rates[db][top] / rates[db][bottom]
+        verdict = ""
+        if goal is not None:
+            verdict = f"  goal >= {goal}: {'met' if ratio >= goal else 'NOT MET'}"
+        print(f"  {db + ': ' + label:<60}{ratio:>7.2f}{verdict}")
+    for db in names:
+        longest = max(results[db]["longest_transaction"].values()) * 1000
+        verdict = "met" if longest < 300 else "NOT MET"
+        label = f"{db}: longest write transaction"
+        print(f"  {label:<60}{longest:>5.0f} ms  goal < 300 ms: {verdict}")
+
+
+def scale(work: Path, sizes: list[int]) -> None:
+    figures = []
+    for rows in sizes:
+        path = work / f"jobs-scale-{rows}.csv"
+        generate(path, rows)
+        result = run_child("--scale-child", str(path), "--work", str(work))
+        path.unlink()
+        figures.append((rows, result))
+    print()
+    print("SQLite, new jobs, each in a fresh process and database:")
+    for rows, result in figures:
+        print(
+            f"  {rows:>9,} rows: {rows / result['seconds']:>8,.0f} rows/s, "
+            f"peak RSS {result['peak_rss_mb']:.0f} MB, "
+            f"longest write transaction {result['longest_transaction'] * 1000:.0f} ms"
+        )
+    (small_rows, small), (big_rows, big) = figures[0], figures[-1]
+    flat = (big_rows / big["seconds"]) / (small_rows / small["seconds"])
+    print(
+        f"  rate at {big_rows:,} / at {small_rows:,} rows: {flat:.2f} (goal: flat, >= 0.9: "
+        f"{'met' if flat >= 0.9 else 'NOT MET'}); peak RSS at {big_rows:,}: "
+        f"{big['peak_rss_mb']:.0f} MB (goal < 200 MB: "
+        f"{'met' if big['peak_rss_mb'] < 200 else 'NOT MET'})"
+    )
 
 
 if __name__ == "__main__":
