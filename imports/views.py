@@ -41,7 +41,7 @@ def get_import_for(request: HttpRequest, pk: UUID) -> ImportJob:
         ImportJob.objects.select_related("created_by", "cancelled_by"), pk=pk
     )
     if not may_view(request.user, import_job):
-        raise PermissionDenied
+        raise PermissionDenied("imports.view_importjob")
     return import_job
 
 
@@ -92,7 +92,7 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 @login_required
 def import_new(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("imports.add_importjob"):
-        raise PermissionDenied
+        raise PermissionDenied("imports.add_importjob")
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
@@ -164,7 +164,7 @@ def import_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
 def import_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
     import_job = get_object_or_404(ImportJob.objects.select_related("created_by"), pk=pk)
     if not may_cancel(request.user, import_job):
-        raise PermissionDenied
+        raise PermissionDenied("imports.change_importjob")
     try:
         import_job.request_cancel(actor=request.user, reason=request.POST.get("reason", ""))
     except ImportNotCancellable as exc:

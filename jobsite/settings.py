@@ -327,11 +327,16 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         },
     },
+    "filters": {
+        # A 403 is one line (user, request, missing permission), not a traceback.
+        "permission_denied": {"()": "jobsite.log_filters.PermissionDeniedInOneLine"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "jobs": {"level": LOG_LEVEL},
         "imports": {"level": LOG_LEVEL},
         "django-q": {"level": LOG_LEVEL, "handlers": ["console"], "propagate": False},
+        "django.request": {"filters": ["permission_denied"]},
     },
 }

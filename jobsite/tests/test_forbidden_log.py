@@ -1,0 +1,87 @@
+"""A refused request (403) logs one concise line: user, request, missing permission.
+
+Red-team finding: every 403 wrote django.request's warning with the whole traceback of the
+PermissionDenied.
+"""
+
+import logging
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.test import RequestFactory
+from django.urls import reverse
+
+from imports.tests.web_helpers import make_import
+from jobs.models import Job
+from jobsite.log_filters import PermissionDeniedInOneLine
+
+pytestmark = pytest.mark.django_db
+
+
+def forbidden_records(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "django.request" and r.status_code == 403]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "permission"),
+    [
+        ("get", lambda: reverse("jobs:list"), "jobs.view_job"),
+        (
+            "post",
+            lambda: reverse("jobs:edit", args=[Job.objects.create(name="A").pk]),
+            "jobs.change_job",
+        ),
+        ("get", lambda: reverse("imports:list"), "imports.view_importjob"),
+        ("get", lambda: reverse("imports:new"), "imports.add_importjob"),
+        ("get", lambda: make_import().get_absolute_url(), "imports.view_importjob"),
+        (
+            "post",
+            lambda: reverse("imports:cancel", args=[make_import().pk]),
+            "imports.change_importjob",
+        ),
+    ],
+)
+def test_a_403_is_one_line_naming_user_path_and_permission(
+    client, outsider, caplog, method, url, permission
+) -> None:
+    client.force_login(outsider)
+    path = url()
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        response = getattr(client, method)(path)
+    assert response.status_code == 403
+    [record] = forbidden_records(caplog)
+    assert record.getMessage() == (
+        f"Permission denied: user outsider, {method.upper()} {path}, missing {permission}"
+    )
+    assert record.exc_info is None and record.levelno == logging.WARNING
+    assert "Traceback" not in caplog.text
+
+
+def test_a_403_without_a_named_permission_still_logs_one_line(client, editor, caplog) -> None:
+    client.force_login(editor)  # not staff: the admin refuses
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        assert client.get(reverse("admin:jobs_job_changelist")).status_code in (302, 403)
+        assert client.get(reverse("cluster")).status_code == 403
+    [record] = forbidden_records(caplog)
+    assert record.getMessage().startswith("Permission denied: user editor, GET /cluster/, missing")
+    assert record.exc_info is None
+
+
+def test_a_line_break_in_the_path_cannot_forge_a_log_line(outsider) -> None:
+    request = RequestFactory().get("/jobs/")
+    request.path = "/jobs/\nFAKE line"
+    request.user = outsider
+    record = logging.LogRecord(
+        "django.request",
+        logging.WARNING,
+        __file__,
+        1,
+        "Forbidden",
+        (),
+        (PermissionDenied, PermissionDenied("x"), None),
+    )
+    record.status_code, record.request = 403, request
+    PermissionDeniedInOneLine().filter(record)
+    assert (
+        record.getMessage() == "Permission denied: user outsider, GET /jobs/\\nFAKE line, missing x"
+    )
