@@ -116,7 +116,7 @@ def _error_summary(result: object) -> str:
 
 def _staff_only(request: HttpRequest) -> None:
     if not request.user.is_staff:
-        raise PermissionDenied
+        raise PermissionDenied("staff status")
 
 
 @require_safe

@@ -7,6 +7,7 @@ PermissionDenied.
 import logging
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.test import RequestFactory
 from django.urls import reverse
@@ -57,31 +58,38 @@ def test_a_403_is_one_line_naming_user_path_and_permission(
     assert "Traceback" not in caplog.text
 
 
-def test_a_403_without_a_named_permission_still_logs_one_line(client, editor, caplog) -> None:
-    client.force_login(editor)  # not staff: the admin refuses
+def test_the_staff_page_logs_one_line_too(client, editor, caplog) -> None:
+    client.force_login(editor)  # not staff
     with caplog.at_level(logging.WARNING, logger="django.request"):
-        assert client.get(reverse("admin:jobs_job_changelist")).status_code in (302, 403)
         assert client.get(reverse("cluster")).status_code == 403
     [record] = forbidden_records(caplog)
-    assert record.getMessage().startswith("Permission denied: user editor, GET /cluster/, missing")
+    assert (
+        record.getMessage() == "Permission denied: user editor, GET /cluster/, missing staff status"
+    )
     assert record.exc_info is None
+
+
+def filtered(request, error: PermissionDenied) -> str:
+    record = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Forbidden", (), (type(error), error, None)
+    )
+    record.status_code, record.request = 403, request
+    PermissionDeniedInOneLine().filter(record)
+    assert record.exc_info is None
+    return record.getMessage()
 
 
 def test_a_line_break_in_the_path_cannot_forge_a_log_line(outsider) -> None:
     request = RequestFactory().get("/jobs/")
-    request.path = "/jobs/\nFAKE line"
-    request.user = outsider
-    record = logging.LogRecord(
-        "django.request",
-        logging.WARNING,
-        __file__,
-        1,
-        "Forbidden",
-        (),
-        (PermissionDenied, PermissionDenied("x"), None),
-    )
-    record.status_code, record.request = 403, request
-    PermissionDeniedInOneLine().filter(record)
-    assert (
-        record.getMessage() == "Permission denied: user outsider, GET /jobs/\\nFAKE line, missing x"
+    request.path, request.user = "/jobs/\nFAKE line", outsider
+    message = filtered(request, PermissionDenied("x"))
+    assert message == "Permission denied: user outsider, GET /jobs/\\nFAKE line, missing x"
+
+
+def test_a_permission_the_view_does_not_name(rf) -> None:
+    request = rf.post("/admin/")
+    request.user = AnonymousUser()
+    message = filtered(request, PermissionDenied())
+    assert message == (
+        "Permission denied: user -, POST /admin/, missing a permission the view does not name"
     )
