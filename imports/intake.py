@@ -493,7 +493,8 @@ def _guess_8bit_encoding(sample: bytes) -> str:
         as_western = sample.decode(western, MARK_UNDECODABLE)
     except LookupError:
         return western
-    if mess_ratio(str(best)) + 0.2 < mess_ratio(as_western):
+    # UTF-16 and UTF-32 were ruled out by their zero bytes; a guess of them here is wrong.
+    if not guess.startswith("utf") and mess_ratio(str(best)) + 0.2 < mess_ratio(as_western):
         return guess
     return western
 

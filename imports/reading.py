@@ -202,7 +202,14 @@ def _next_record(reader: Any, tap: LineTap, row: int, width: int) -> Record | No
         return Record(
             row, None, lines, f"The row has {len(cells)} cells but the header has {width} columns."
         )
-    return Record(row, [unguard_formula(cell) for cell in cells], lines)
+    return Record(row, [_clean_cell(cell) for cell in cells], lines)
+
+
+def _clean_cell(cell: str) -> str:
+    cell = unguard_formula(cell)
+    # A line break inside a quoted cell is stored as LF, whichever the file used (a classic
+    # Mac file uses CR).
+    return cell.replace("\r\n", "\n").replace("\r", "\n") if "\r" in cell else cell
 
 
 def unguard_formula(cell: str) -> str:
