@@ -10,11 +10,8 @@ the page latency when idle and during the import, and the import's own rate. Cle
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +49,7 @@ def main() -> None:
         from imports import intake
         from imports.models import ImportJob
         from jobs.models import Printer
+        from jobsite.testing import qcluster
 
         call_command("migrate", verbosity=0)
         call_command("createcachetable", verbosity=0)
@@ -70,15 +68,8 @@ def main() -> None:
 
         csv_path = work / "jobs.csv"
         bench_import.generate(csv_path, args.rows)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_SETTINGS")}
-        cluster = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        cluster = qcluster.Cluster(qcluster.environment(), work)
+        cluster.wait_until_up()
         idle = [get_list() for _ in range(20)]
 
         with csv_path.open("rb") as file:
@@ -104,12 +95,8 @@ def main() -> None:
         else:
             print("/jobs/ during the import: the import finished before a request was made")
     finally:
-        if cluster is not None and cluster.poll() is None:
-            os.killpg(cluster.pid, signal.SIGTERM)
-            try:
-                cluster.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(cluster.pid, signal.SIGKILL)
+        if cluster is not None:
+            cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

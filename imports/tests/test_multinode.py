@@ -1,4 +1,5 @@
-"""Two cluster nodes on PostgreSQL + Redis: the deployment shape of a large site (SPEC section 5).
+"""Two cluster nodes on PostgreSQL + Redis: the deployment shape of a large site
+(docs/csv-import.md, "Processing, resume and cancel").
 
 Two `manage.py qcluster` processes (each its own process group, the same cluster name, so
 they share one Redis queue) run against this test's PostgreSQL database. Several imports
@@ -14,11 +15,7 @@ and resumes from its checkpoint.
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +25,20 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Count
 
-from imports import intake
 from imports.models import ImportEvent, ImportJob, ImportStatus
-from imports.tests.cluster_helpers import make_resume_sweep_due
+from imports.tests.cluster_helpers import (
+    create,
+    finished,
+    make_resume_sweep_due,
+    under_way,
+    write_rows,
+)
 from jobs.models import Job, JobEvent
+from jobsite.testing.qcluster import Cluster, Node
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
 SKIP_REASON = "needs PostgreSQL + Redis; runs in .ci/run's second pass"
-BATCH_SIZE = 100
-LEASE_SECONDS = 3
-DEADLINE_SECONDS = 300
-# Variables of the outer test run that must not reach the nodes.
-OUTER_ONLY = ("DJANGO_SETTINGS_MODULE", "PYTEST_", "SQLITE_TEST_NAME")
 
 
 @pytest.fixture(autouse=True)
@@ -49,166 +47,35 @@ def _needs_postgres_and_redis() -> None:
         pytest.skip(SKIP_REASON)
 
 
-def database_url() -> str:
-    """This test's PostgreSQL database (pytest-django's test_<name>), for the nodes."""
-    config = connection.settings_dict
-    user = config.get("USER") or ""
-    password = f":{config['PASSWORD']}" if config.get("PASSWORD") else ""
-    host = config.get("HOST") or "127.0.0.1"
-    port = config.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{config['NAME']}"
-
-
-class Node:
-    """One cluster node: `manage.py qcluster` in a process group of its own (sentinel, pusher,
-    monitor and worker all in it), logging JSON lines to a file of its own."""
-
-    def __init__(self, name: str, cluster_name: str, media_root: Path, log_dir: Path):
-        self.name = name
-        env = {k: v for k, v in os.environ.items() if not k.startswith(OUTER_ONLY)}
-        env.update(
-            DATABASE_URL=database_url(),
-            REDIS_URL=settings.REDIS_URL,
-            # Both nodes and this process use one cluster name: one shared Redis queue.
-            Q_CLUSTER_NAME=cluster_name,
-            MEDIA_ROOT=str(media_root),
-            IMPORT_BATCH_SIZE=str(BATCH_SIZE),
-            IMPORT_LEASE_SECONDS=str(LEASE_SECONDS),
-            IMPORT_MAX_ATTEMPTS="3",
-            Q_WORKERS="1",
-            Q_TIMEOUT="120",
-            Q_RETRY="150",
-            LOG_FORMAT="json",
-            LOG_LEVEL="INFO",
-            PYTHONUNBUFFERED="1",
-        )
-        self.log_path = log_dir / f"node-{name}.log"
-        self.log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: pgid == pid
-        )
-
-    @property
-    def pgid(self) -> int:
-        return self.process.pid
-
-    def kill(self) -> None:
-        """SIGKILL the whole node at once, as a crashed machine or an OOM kill would."""
-        os.killpg(self.pgid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.pgid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pgid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        else:  # the group may outlive its leader
-            try:
-                os.killpg(self.pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.log.close()
-
-    def is_up(self) -> bool:
-        """Its cluster reports itself in the broker with a worker in this node's group."""
-        from django_q.status import Stat
-
-        for stat in Stat.get_all():
-            try:
-                ours = stat.workers and all(os.getpgid(pid) == self.pgid for pid in stat.workers)
-            except ProcessLookupError:
-                continue
-            if ours and stat.status in ("Idle", "Working"):
-                return True
-        return False
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def status_changes(self) -> list[dict[str, Any]]:
-        """The structured `import_status_changed` lines this node logged."""
-        changes = []
-        for line in self.text().splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get("event") == "import_status_changed":
-                changes.append(record)
-        return changes
-
-    def imports_with(self, new_status: str) -> list[str]:
-        return [c["import_id"] for c in self.status_changes() if c["new_status"] == new_status]
-
-
 @pytest.fixture
-def nodes(
-    tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, Node]]:
-    from django_q.brokers import get_broker
-    from django_q.conf import Conf
-
-    # A queue of this test's own, so no other cluster on this Redis database takes its tasks.
-    # django-q2 names the queue, signs tasks and keys its stats by the cluster name.
-    cluster_name = f"multinode{os.getpid()}"
-    monkeypatch.setattr(Conf, "PREFIX", cluster_name)
-    monkeypatch.setattr(Conf, "CLUSTER_NAME", cluster_name)
-    monkeypatch.setattr(Conf, "Q_STAT", f"django_q:{cluster_name}:cluster")
-    get_broker().purge_queue()
-    started = {name: Node(name, cluster_name, settings.MEDIA_ROOT, tmp_path) for name in ("a", "b")}
-    try:
-        for node in started.values():
-            wait_for(node.is_up, started, f"node {node.name} to start", seconds=120)
-        yield started
-    finally:
-        for node in started.values():
-            node.stop()
-        connection.close()
+def nodes(start_cluster: Callable[..., Cluster]) -> Cluster:
+    """Two nodes on this test's PostgreSQL database and one Redis queue of their own; each
+    logs JSON lines to a file of its own."""
+    return start_cluster(
+        nodes=2,
+        cluster_name=f"multinode{os.getpid()}",
+        Q_WORKERS="1",
+        Q_TIMEOUT="120",
+        Q_RETRY="150",
+        LOG_FORMAT="json",
+    )
 
 
-def logs(nodes: dict[str, Node]) -> str:
-    return "\n".join(f"--- node {n.name} ---\n{n.text()[-3000:]}" for n in nodes.values())
+def status_changes(node: Node) -> list[dict[str, Any]]:
+    """The structured `import_status_changed` lines a node logged."""
+    changes = []
+    for line in node.log().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("event") == "import_status_changed":
+            changes.append(record)
+    return changes
 
 
-def wait_for(
-    condition: Callable[[], Any],
-    nodes: dict[str, Node],
-    what: str,
-    seconds: float = DEADLINE_SECONDS,
-    alive: tuple[str, ...] = ("a", "b"),
-) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        for name in alive:
-            assert nodes[name].process.poll() is None, f"node {name} exited:\n{logs(nodes)}"
-        time.sleep(0.05)
-    pytest.fail(f"Timed out waiting for {what}.\n{logs(nodes)}")
-
-
-def write_rows(path: Path, rows: int, prefix: str, bad_row: int | None = None) -> Path:
-    """`rows` data records, references <prefix>-000001..; record `bad_row` has priority 99."""
-    with path.open("w") as file:
-        file.write("name,priority,reference\n")
-        for number in range(1, rows + 1):
-            priority = 99 if number == bad_row else number % 11
-            file.write(f"{prefix} job {number},{priority},{prefix}-{number:06d}\n")
-    return path
-
-
-def create(path: Path, user: User) -> ImportJob:
-    with path.open("rb") as file:
-        return intake.create_import(file, intake.inspect_upload(file), user=user)
+def imports_with(node: Node, new_status: str) -> list[str]:
+    return [c["import_id"] for c in status_changes(node) if c["new_status"] == new_status]
 
 
 def all_finished(imports: list[ImportJob]) -> bool:
@@ -228,17 +95,17 @@ def assert_each_reference_once(import_job: ImportJob, rows: int) -> None:
 
 
 def test_several_imports_at_once_each_run_by_exactly_one_node(
-    nodes: dict[str, Node], editor: User, tmp_path: Path
+    nodes: Cluster, editor: User, tmp_path: Path
 ) -> None:
     sizes = [1200, 1500, 1800, 2100, 2400, 2700]
     imports = {}
     for number, rows in enumerate(sizes, start=1):
         path = write_rows(tmp_path / f"multi-{number}.csv", rows, f"MN{number}", bad_row=7)
         imports[create(path, editor)] = rows
-    wait_for(lambda: all_finished(list(imports)), nodes, "every import to finish")
+    nodes.wait_for(lambda: all_finished(list(imports)), "every import to finish")
 
-    started_on = {name: node.imports_with(ImportStatus.PROCESSING) for name, node in nodes.items()}
-    completed_on = {name: node.imports_with(ImportStatus.COMPLETED) for name, node in nodes.items()}
+    started_on = {node.name: imports_with(node, ImportStatus.PROCESSING) for node in nodes.nodes}
+    completed_on = {node.name: imports_with(node, ImportStatus.COMPLETED) for node in nodes.nodes}
     for import_job, rows in imports.items():
         import_job.refresh_from_db()
         assert import_job.status == ImportStatus.COMPLETED, import_job.failure_message
@@ -263,29 +130,20 @@ def test_several_imports_at_once_each_run_by_exactly_one_node(
 
 
 def test_node_killed_mid_import_the_other_finishes_every_row_exactly_once(
-    nodes: dict[str, Node], editor: User, tmp_path: Path
+    nodes: Cluster, editor: User, tmp_path: Path
 ) -> None:
     make_resume_sweep_due()
     rows = 40_000
     import_job = create(write_rows(tmp_path / "killed.csv", rows, "KILL"), editor)
 
-    def under_way() -> bool:
-        import_job.refresh_from_db()
-        return import_job.status == ImportStatus.PROCESSING and import_job.checkpoint >= 1000
-
-    wait_for(under_way, nodes, "the import to be under way")
+    nodes.wait_for(under_way(import_job, 1000), "the import to be under way")
     worker_pid = int(import_job.lease_owner.split(":")[1])
-    owner_pgid = os.getpgid(worker_pid)
-    victim = next(node for node in nodes.values() if node.pgid == owner_pgid)
-    survivor = next(node for node in nodes.values() if node is not victim)
+    victim = nodes.node_of(worker_pid)
+    [survivor] = [node for node in nodes.nodes if node is not victim]
     victim.kill()
     killed_at = import_job.checkpoint
 
-    def finished() -> bool:
-        import_job.refresh_from_db()
-        return import_job.is_finished
-
-    wait_for(finished, nodes, "the survivor to finish the import", alive=(survivor.name,))
+    nodes.wait_for(finished(import_job), "the survivor to finish the import")
     assert import_job.status == ImportStatus.COMPLETED, import_job.failure_message
     if import_job.checkpoint == killed_at:  # pragma: no cover - the kill came too late
         pytest.fail("The import finished before the node was killed; make the file larger.")
@@ -299,5 +157,5 @@ def test_node_killed_mid_import_the_other_finishes_every_row_exactly_once(
     )
     assert resumed.count() == 1
     pk = str(import_job.pk)
-    assert pk in survivor.imports_with(ImportStatus.COMPLETED)
-    assert pk not in victim.imports_with(ImportStatus.COMPLETED)
+    assert pk in imports_with(survivor, ImportStatus.COMPLETED)
+    assert pk not in imports_with(victim, ImportStatus.COMPLETED)

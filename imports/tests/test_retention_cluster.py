@@ -6,23 +6,18 @@ drives it through `manage.py` subprocesses, exactly as a deployment would.
 """
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.conf import settings
+
+from jobsite.testing import qcluster
 
 pytestmark = pytest.mark.cluster
 
 # django-q2's guard loop runs the scheduler every 30 seconds, the first time 30 s after start.
 DEADLINE_SECONDS = 180
-OUTER_ONLY = ("DJANGO_SETTINGS_MODULE", "PYTEST_", "SQLITE_TEST_NAME")
 
 SETUP = """
 import json
@@ -79,97 +74,45 @@ class Site:
     env: dict[str, str]
     workdir: Path
 
-    def manage(self, *args: str) -> str:
-        completed = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=settings.BASE_DIR,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert completed.returncode == 0, completed.stderr[-3000:]
-        return completed.stdout
-
     def shell(self, code: str) -> dict:
-        return json.loads(self.manage("shell", "-c", code).strip().splitlines()[-1])
-
-
-def _psql(url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url.rpartition("/")[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(sql)
+        output = qcluster.manage(self.env, "shell", "-c", code).stdout
+        return json.loads(output.strip().splitlines()[-1])
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    outer = os.environ.get("DATABASE_URL", "")
-    pg_url = None
-    if outer.startswith(("postgres://", "postgresql://")):
-        pg_url = f"{outer}_retention{os.getpid()}"
-        name = pg_url.rpartition("/")[2]
-        _psql(outer, f'DROP DATABASE IF EXISTS "{name}"')
-        _psql(outer, f'CREATE DATABASE "{name}"')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(OUTER_ONLY)}
-    env.update(
-        DJANGO_DEBUG="true",
-        DATABASE_URL=pg_url or f"sqlite:///{tmp_path / 'cluster.sqlite3'}",
-        JOBSITE_VAR_DIR=str(tmp_path),
-        MEDIA_ROOT=str(tmp_path / "media"),
+    with qcluster.scratch_site(
+        tmp_path,
+        "retention",
         IMPORT_RETENTION_DAYS="90",
         IMPORT_RETENTION_KEEP_FAILED="true",
-        # A queue (and cluster status keys) of its own, even on a shared Redis.
-        Q_CLUSTER_NAME=f"retention{os.getpid()}",
         Q_WORKERS="1",
-        PYTHONUNBUFFERED="1",
-    )
-    site = Site(env, tmp_path)
-    site.manage("migrate", "--noinput")
-    site.manage("createcachetable")
-    try:
-        yield site
-    finally:
-        if pg_url:
-            _psql(outer, f'DROP DATABASE IF EXISTS "{pg_url.rpartition("/")[2]}"')
+    ) as env:
+        yield Site(env, tmp_path)
 
 
 @pytest.fixture
-def qcluster(site: Site) -> Iterator[Path]:
-    log = site.workdir / "qcluster.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=settings.BASE_DIR,
-            env=site.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield log
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+def cluster(site: Site) -> Iterator[qcluster.Cluster]:
+    """One node on the site's own database (not this process's, so it is not waited up)."""
+    cluster = qcluster.Cluster(site.env, site.workdir)
+    yield cluster
+    cluster.stop()
 
 
-def test_the_schedule_deletes_old_imports_on_a_real_cluster(site: Site, qcluster: Path) -> None:
+def test_the_schedule_deletes_old_imports_on_a_real_cluster(
+    site: Site, cluster: qcluster.Cluster
+) -> None:
     ids = site.shell(SETUP)
     assert Path(ids["old_file"]).exists()
     state_code = STATE.replace("JOB_ID", str(ids["job"]))
 
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    state = site.shell(state_code)
-    while ids["old"] in state["imports"] or not state["results"]:
-        assert time.monotonic() < deadline, (
-            f"retention did not run in {DEADLINE_SECONDS}s:\n{qcluster.read_text()[-3000:]}"
-        )
-        time.sleep(2)
+    def retention_ran() -> dict | None:
         state = site.shell(state_code)
+        return state if ids["old"] not in state["imports"] and state["results"] else None
+
+    state = cluster.wait_for(
+        retention_ran, "the retention schedule to run", seconds=DEADLINE_SECONDS, every=2
+    )
 
     assert state["imports"] == sorted([ids["old_failed"], ids["young"]])
     assert state["errors"] == 2
@@ -179,4 +122,4 @@ def test_the_schedule_deletes_old_imports_on_a_real_cluster(site: Site, qcluster
     assert state["schedules"] == 1
     assert state["next_run_in_future"]  # the scheduler moved it on to tomorrow
     assert state["results"][0]["imports"] == 1
-    assert "import retention run: actor=schedule" in qcluster.read_text()
+    assert "import retention run: actor=schedule" in cluster.nodes[0].log()

@@ -5,20 +5,18 @@ driven by Debian's Chromium through Playwright. Without Chromium they are skippe
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+from jobsite.testing import qcluster
+
+ARTIFACTS = qcluster.ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -29,8 +27,6 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Variables of the outer test run that must not leak into the live app.
-OUTER_ONLY = ("DJANGO_SETTINGS_MODULE", "PYTEST_", "SQLITE_TEST_NAME")
 
 
 def chromium_missing() -> str | None:
@@ -52,56 +48,24 @@ class LiveApp:
     password: str
     env: dict[str, str]
     workdir: Path
-    processes: list[subprocess.Popen] = field(default_factory=list)
-
-    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=check,
-        )
 
     def shell(self, code: str) -> str:
         """Run Python in the live app's Django (to set up or read state the UI cannot)."""
-        return self.manage("shell", "-c", code).stdout.strip()
+        return qcluster.manage(self.env, "shell", "-c", code).stdout.strip()
 
 
-def _database_url(workdir: Path) -> tuple[str, str | None]:
-    """SQLite file by default; on a PostgreSQL run, a throwaway database beside the test one."""
-    outer = os.environ.get("DATABASE_URL", "")
-    if not outer.startswith(("postgres://", "postgresql://")):
-        return f"sqlite:///{workdir / 'e2e.sqlite3'}", None
-    base, _, name = outer.rpartition("/")
-    e2e_name = f"{name}_e2e"
-    _psql(outer, f'DROP DATABASE IF EXISTS "{e2e_name}"')
-    _psql(outer, f'CREATE DATABASE "{e2e_name}"')
-    return f"{base}/{e2e_name}", e2e_name
-
-
-def _psql(url: str, sql: str) -> None:
-    import psycopg
-
-    admin_url = url.rpartition("/")[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _wait_until_up(url: str, server: subprocess.Popen, log: Path) -> None:
+def _wait_until_up(url: str, server: qcluster.Process) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"web server exited:\n{log.read_text()[-3000:]}")
+        if not server.running():
+            raise RuntimeError(f"web server exited:\n{server.log_tail()}")
         try:
             with urllib.request.urlopen(url + "/login/", timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.3)
-    raise RuntimeError(f"web server did not answer in time:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"web server did not answer in time:\n{server.log_tail()}")
 
 
 @pytest.fixture(scope="session")
@@ -109,60 +73,27 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     if reason := chromium_missing():
         pytest.skip(reason)
     workdir = tmp_path_factory.mktemp("e2e")
-    database_url, pg_name = _database_url(workdir)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(OUTER_ONLY)}
-    env.update(
-        DJANGO_DEBUG="true",
-        DATABASE_URL=database_url,
-        JOBSITE_VAR_DIR=str(workdir),
-        MEDIA_ROOT=str(workdir / "media"),
-        IMPORT_BATCH_SIZE="200",
-        Q_WORKERS="1",
-        Q_TIMEOUT="120",
-        Q_RETRY="150",
-        PYTHONUNBUFFERED="1",
-    )
-    if env.get("REDIS_URL"):
-        env["Q_CLUSTER_NAME"] = f"e2e{os.getpid()}"
-    port = free_port()
-    app = LiveApp(f"http://127.0.0.1:{port}", "demo", "", env, workdir)
-    app.manage("migrate", "--noinput")
-    app.manage("createcachetable")
-    seeded = app.manage("seed_demo").stdout
-    app.password = re.search(r"Demo login: demo / (\S+)", seeded).group(1)
+    with qcluster.scratch_site(
+        workdir, "e2e", IMPORT_BATCH_SIZE="200", Q_WORKERS="1", Q_TIMEOUT="120", Q_RETRY="150"
+    ) as env:
+        seeded = qcluster.manage(env, "seed_demo").stdout
+        password = re.search(r"Demo login: demo / (\S+)", seeded).group(1)
+        port = free_port()
+        app = LiveApp(f"http://127.0.0.1:{port}", "demo", password, env, workdir)
 
-    web_log, cluster_log = workdir / "web.log", workdir / "cluster.log"
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=ROOT,
-        env=env,
-        stdout=web_log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    cluster = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=cluster_log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    app.processes = [server, cluster]
-    try:
-        _wait_until_up(app.url, server, web_log)
-        yield app
-    finally:
-        for process in app.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in app.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        if pg_name:
-            _psql(os.environ["DATABASE_URL"], f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+        server = qcluster.Process(
+            "web server",
+            ["runserver", f"127.0.0.1:{port}", "--noreload"],
+            env,
+            workdir / "web.log",
+        )
+        cluster = qcluster.Cluster(env, workdir)
+        try:
+            _wait_until_up(app.url, server)
+            yield app
+        finally:
+            server.stop()
+            cluster.stop()
 
 
 @pytest.fixture(scope="session")

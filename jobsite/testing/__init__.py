@@ -1,0 +1,1 @@
+"""Tooling shared by the tests and the benchmarks (not imported by the site itself)."""
