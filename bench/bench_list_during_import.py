@@ -10,6 +10,7 @@ the page latency when idle and during the import, and the import's own rate. Cle
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -40,8 +41,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="jobsite-bench-list-"))
     cluster = None
     try:
-        # DEBUG on, as `make run` serves it: the static manifest needs no collectstatic.
-        bench_import.setup_django(work, debug=True)
+        # Production settings, served over plain HTTP without a collectstatic manifest.
+        os.environ["DJANGO_STATIC_MANIFEST"] = "false"
+        os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "false"
+        (work / "staticfiles").mkdir()  # WhiteNoise warns about a missing STATIC_ROOT
+        bench_import.setup_django(work)
         from django.contrib.auth.models import User
         from django.core.management import call_command
         from django.test import Client
