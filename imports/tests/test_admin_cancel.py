@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from imports.models import ImportEvent, ImportStatus
-from imports.tests.web_helpers import client_for, make_import
+from imports.tests.web_helpers import make_import
 
 CHANGELIST = reverse("admin:imports_importjob_changelist")
 
@@ -18,7 +18,7 @@ def run_action(client, *import_jobs):
     )
 
 
-def test_cancels_pending_requests_processing_and_reports_finished(admin_user):
+def test_cancels_pending_requests_processing_and_reports_finished(client_for, admin_user):
     pending = make_import(original_filename="pending.csv")
     processing = make_import(
         original_filename="running.csv",
@@ -49,7 +49,7 @@ def test_cancels_pending_requests_processing_and_reports_finished(admin_user):
     assert ImportEvent.objects.filter(import_job=pending, actor=admin_user).exists()
 
 
-def test_action_needs_change_permission(viewer):
+def test_action_needs_change_permission(client_for, viewer):
     viewer.is_staff = True
     viewer.save()
     client = client_for(viewer)

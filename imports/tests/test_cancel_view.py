@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from imports.models import ImportEvent, ImportStatus
-from imports.tests.web_helpers import client_for, htmx_client_for, make_import
+from imports.tests.web_helpers import make_import
 
 
 def cancel_url(import_job) -> str:
@@ -26,11 +26,11 @@ def test_anonymous_is_sent_to_login(client, db):
     assert import_job.status == ImportStatus.PENDING
 
 
-def test_get_is_not_allowed(admin_user):
+def test_get_is_not_allowed(client_for, admin_user):
     assert client_for(admin_user).get(cancel_url(make_import())).status_code == 405
 
 
-def test_without_permission_and_not_uploader_is_403(viewer, editor):
+def test_without_permission_and_not_uploader_is_403(client_for, viewer, editor):
     import_job = make_import(created_by=editor)
     assert client_for(viewer).post(cancel_url(import_job)).status_code == 403
     import_job.refresh_from_db()
@@ -38,7 +38,7 @@ def test_without_permission_and_not_uploader_is_403(viewer, editor):
     assert import_job.cancelled_at is None
 
 
-def test_uploader_cancels_own_pending_import(outsider):
+def test_uploader_cancels_own_pending_import(client_for, outsider):
     import_job = make_import(created_by=outsider)
     response = client_for(outsider).post(cancel_url(import_job), follow=True)
     assert response.redirect_chain[-1][0] == import_job.get_absolute_url()
@@ -51,7 +51,7 @@ def test_uploader_cancels_own_pending_import(outsider):
     ).exists()
 
 
-def test_change_permission_cancels_anyones_import(admin_user, editor):
+def test_change_permission_cancels_anyones_import(client_for, admin_user, editor):
     import_job = make_import(created_by=editor)
     response = client_for(admin_user).post(cancel_url(import_job))
     assert response.status_code == 302
@@ -59,7 +59,7 @@ def test_change_permission_cancels_anyones_import(admin_user, editor):
     assert import_job.status == ImportStatus.CANCELLED
 
 
-def test_processing_import_gets_a_cancel_request(editor):
+def test_processing_import_gets_a_cancel_request(client_for, editor):
     import_job = make_import(
         created_by=editor,
         status=ImportStatus.PROCESSING,
@@ -79,7 +79,7 @@ def test_processing_import_gets_a_cancel_request(editor):
     assert f'hx-post="{cancel_url(import_job)}"' not in html
 
 
-def test_finished_import_is_refused_with_a_message(editor):
+def test_finished_import_is_refused_with_a_message(client_for, editor):
     import_job = make_import(
         created_by=editor, status=ImportStatus.COMPLETED, completed_at=timezone.now()
     )
@@ -91,9 +91,9 @@ def test_finished_import_is_refused_with_a_message(editor):
     assert import_job.cancelled_at is None
 
 
-def test_htmx_cancel_from_progress_page_swaps_body_and_toasts(editor):
+def test_htmx_cancel_from_progress_page_swaps_body_and_toasts(client_for, editor):
     import_job = make_import(created_by=editor)
-    response = htmx_client_for(editor).post(cancel_url(import_job))
+    response = client_for(editor, htmx=True).post(cancel_url(import_job))
     assert response.status_code == 200
     assert response["HX-Retarget"] == "#import-body"
     assert toast(response) == {"message": "Import cancelled.", "level": "success"}
@@ -103,23 +103,23 @@ def test_htmx_cancel_from_progress_page_swaps_body_and_toasts(editor):
     assert 'hx-trigger="every 1s"' not in html
 
 
-def test_htmx_cancel_of_finished_import_toasts_an_error(editor):
+def test_htmx_cancel_of_finished_import_toasts_an_error(client_for, editor):
     import_job = make_import(created_by=editor, status=ImportStatus.FAILED)
-    response = htmx_client_for(editor).post(cancel_url(import_job))
+    response = client_for(editor, htmx=True).post(cancel_url(import_job))
     assert response.status_code == 200
     assert toast(response)["level"] == "error"
     assert "can no longer be cancelled" in toast(response)["message"]
 
 
-def test_htmx_cancel_from_list_returns_the_row(editor):
+def test_htmx_cancel_from_list_returns_the_row(client_for, editor):
     import_job = make_import(created_by=editor)
-    response = htmx_client_for(editor).post(cancel_url(import_job), {"fragment": "row"})
+    response = client_for(editor, htmx=True).post(cancel_url(import_job), {"fragment": "row"})
     assert response.status_code == 200
     assert response.content.decode().lstrip().startswith(f'<tr id="import-row-{import_job.pk}"')
     assert "Cancelled" in response.content.decode()
 
 
-def test_plain_post_returns_to_a_safe_next_url_only(editor):
+def test_plain_post_returns_to_a_safe_next_url_only(client_for, editor):
     list_url = reverse("imports:list") + "?status=pending"
     first = make_import(created_by=editor)
     response = client_for(editor).post(cancel_url(first), {"next": list_url})

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from imports.models import ErrorType, ImportErrorRecord, ImportStatus
-from imports.tests.web_helpers import client_for, make_import
+from imports.tests.web_helpers import make_import
 
 
 def csv_url(import_job) -> str:
@@ -25,15 +25,15 @@ def test_anonymous_is_sent_to_login(client, db):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_without_view_permission_is_403(outsider):
+def test_without_view_permission_is_403(client_for, outsider):
     assert client_for(outsider).get(csv_url(make_import())).status_code == 403
 
 
-def test_post_is_not_allowed(viewer):
+def test_post_is_not_allowed(client_for, viewer):
     assert client_for(viewer).post(csv_url(make_import())).status_code == 405
 
 
-def test_streams_every_error_in_row_order(viewer):
+def test_streams_every_error_in_row_order(client_for, viewer):
     import_job = make_import(status=ImportStatus.COMPLETED, original_filename="spring jobs.csv")
     other = make_import(status=ImportStatus.COMPLETED)
     ImportErrorRecord.objects.bulk_create(
@@ -76,7 +76,7 @@ def test_streams_every_error_in_row_order(viewer):
         ("a=b", "a=b"),
     ],
 )
-def test_formula_cells_are_escaped(viewer, value, expected):
+def test_formula_cells_are_escaped(client_for, viewer, value, expected):
     import_job = make_import(status=ImportStatus.COMPLETED)
     ImportErrorRecord.objects.create(
         import_job=import_job,
@@ -90,7 +90,7 @@ def test_formula_cells_are_escaped(viewer, value, expected):
     assert rows[1] == ["2", expected, "validation", expected, expected]
 
 
-def test_whole_row_error_has_empty_field(viewer):
+def test_whole_row_error_has_empty_field(client_for, viewer):
     import_job = make_import(status=ImportStatus.COMPLETED)
     ImportErrorRecord.objects.create(
         import_job=import_job, row=7, field=None, error_type=ErrorType.PARSE, message="Ragged."
@@ -99,6 +99,6 @@ def test_whole_row_error_has_empty_field(viewer):
     assert rows[1] == ["7", "", "parse", "Ragged.", ""]
 
 
-def test_no_errors_gives_header_only(viewer):
+def test_no_errors_gives_header_only(client_for, viewer):
     rows = read_csv(client_for(viewer).get(csv_url(make_import())))
     assert rows == [["row", "field", "error_type", "message", "raw_data"]]

@@ -8,17 +8,17 @@ semicolons.
 from collections.abc import Callable
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from imports.models import ImportJob
-from imports.tests.web_helpers import client_for
 from jobs.tests.test_csv_safety import assert_no_formula_cell
 
 pytestmark = pytest.mark.django_db
 
 
 def test_error_csv_of_a_semicolon_import_has_no_formula_cell(
-    run_csv: Callable[..., ImportJob], uploader
+    client_for: Callable[..., Client], run_csv: Callable[..., ImportJob], uploader
 ) -> None:
     import_job = run_csv(
         "name;status;priority;is_business;notes\n"

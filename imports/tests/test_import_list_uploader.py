@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
-from imports.tests.web_helpers import client_for, make_import
+from imports.tests.web_helpers import make_import
 
 LIST_URL = reverse("imports:list")
 
@@ -20,7 +20,7 @@ def uploader(db) -> User:
     return user
 
 
-def test_uploader_lists_and_opens_only_their_own_imports(uploader, editor) -> None:
+def test_uploader_lists_and_opens_only_their_own_imports(client_for, uploader, editor) -> None:
     mine = make_import(original_filename="mine.csv", created_by=uploader)
     theirs = make_import(original_filename="theirs.csv", created_by=editor)
     client = client_for(uploader)
@@ -33,18 +33,18 @@ def test_uploader_lists_and_opens_only_their_own_imports(uploader, editor) -> No
     assert client.get(theirs.get_absolute_url()).status_code == 403
 
 
-def test_uploader_filters_stay_within_their_own_imports(uploader, editor) -> None:
+def test_uploader_filters_stay_within_their_own_imports(client_for, uploader, editor) -> None:
     make_import(original_filename="mine-done.csv", created_by=uploader, status="completed")
     make_import(original_filename="theirs-done.csv", created_by=editor, status="completed")
     html = client_for(uploader).get(LIST_URL, {"status": "completed"}).content.decode()
     assert "mine-done.csv" in html and "theirs-done.csv" not in html
 
 
-def test_viewer_still_lists_everyone_s_imports(viewer, editor) -> None:
+def test_viewer_still_lists_everyone_s_imports(client_for, viewer, editor) -> None:
     make_import(original_filename="editor.csv", created_by=editor)
     html = client_for(viewer).get(LIST_URL).content.decode()
     assert "editor.csv" in html
 
 
-def test_without_upload_or_view_permission_the_list_is_403(outsider) -> None:
+def test_without_upload_or_view_permission_the_list_is_403(client_for, outsider) -> None:
     assert client_for(outsider).get(LIST_URL).status_code == 403

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from imports.models import ImportStatus
-from imports.tests.web_helpers import client_for, htmx_client_for, make_import
+from imports.tests.web_helpers import make_import
 from imports.views import LIST_PAGE_SIZE
 
 LIST_URL = reverse("imports:list")
@@ -19,11 +19,11 @@ def test_anonymous_is_sent_to_login(client, db):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_without_view_permission_is_403(outsider):
+def test_without_view_permission_is_403(client_for, outsider):
     assert client_for(outsider).get(LIST_URL).status_code == 403
 
 
-def test_empty_state_links_to_upload_for_uploaders(editor, viewer):
+def test_empty_state_links_to_upload_for_uploaders(client_for, editor, viewer):
     html = client_for(editor).get(LIST_URL).content.decode()
     assert "No imports yet." in html
     assert html.count(reverse("imports:new")) == 2  # the "New import" button and the empty state
@@ -32,7 +32,7 @@ def test_empty_state_links_to_upload_for_uploaders(editor, viewer):
     assert reverse("imports:new") not in html
 
 
-def test_newest_first(viewer):
+def test_newest_first(client_for, viewer):
     now = timezone.now()
     make_import(original_filename="old.csv", created_at=now - timedelta(days=2))
     make_import(original_filename="new.csv", created_at=now)
@@ -41,7 +41,7 @@ def test_newest_first(viewer):
     assert html.index("new.csv") < html.index("middle.csv") < html.index("old.csv")
 
 
-def test_filter_by_status_and_mine(editor, viewer):
+def test_filter_by_status_and_mine(client_for, editor, viewer):
     make_import(original_filename="editor-done.csv", created_by=editor, status="completed")
     make_import(original_filename="editor-failed.csv", created_by=editor, status="failed")
     make_import(original_filename="viewer-done.csv", created_by=viewer, status="completed")
@@ -63,14 +63,14 @@ def test_filter_by_status_and_mine(editor, viewer):
     assert "No imports match these filters." in html
 
 
-def test_unknown_status_filter_is_ignored_not_an_error(viewer):
+def test_unknown_status_filter_is_ignored_not_an_error(client_for, viewer):
     make_import(original_filename="a.csv")
     response = client_for(viewer).get(LIST_URL, {"status": "bogus", "page": "x"})
     assert response.status_code == 200
     assert "a.csv" in response.content.decode()
 
 
-def test_pagination_keeps_filters(viewer):
+def test_pagination_keeps_filters(client_for, viewer):
     now = timezone.now()
     for index in range(LIST_PAGE_SIZE + 3):
         make_import(
@@ -88,7 +88,7 @@ def test_pagination_keeps_filters(viewer):
     assert "file-000.csv" not in html
 
 
-def test_polls_only_rows_of_running_imports(viewer):
+def test_polls_only_rows_of_running_imports(client_for, viewer):
     finished = make_import(status=ImportStatus.COMPLETED, original_filename="done.csv")
     html = client_for(viewer).get(LIST_URL).content.decode()
     assert POLL not in html
@@ -104,10 +104,10 @@ def test_polls_only_rows_of_running_imports(viewer):
     assert 'value="25"' in html
 
 
-def test_row_poll_returns_row_and_stops_when_finished(viewer):
+def test_row_poll_returns_row_and_stops_when_finished(client_for, viewer):
     import_job = make_import(status=ImportStatus.PROCESSING, processed_rows=10)
     url = reverse("imports:detail", args=[import_job.pk])
-    client = htmx_client_for(viewer)
+    client = client_for(viewer, htmx=True)
 
     response = client.get(url, {"fragment": "row"})
     assert response.status_code == 200
@@ -123,7 +123,7 @@ def test_row_poll_returns_row_and_stops_when_finished(viewer):
     assert "Completed" in response.content.decode()
 
 
-def test_cancel_button_for_uploader_and_changers_only(editor, viewer, admin_user):
+def test_cancel_button_for_uploader_and_changers_only(client_for, editor, viewer, admin_user):
     running = make_import(status=ImportStatus.PROCESSING, created_by=editor)
     cancel_url = reverse("imports:cancel", args=[running.pk])
     assert cancel_url not in client_for(viewer).get(LIST_URL).content.decode()
@@ -131,7 +131,7 @@ def test_cancel_button_for_uploader_and_changers_only(editor, viewer, admin_user
     assert cancel_url in client_for(admin_user).get(LIST_URL).content.decode()
 
 
-def test_filename_with_script_is_escaped(viewer):
+def test_filename_with_script_is_escaped(client_for, viewer):
     make_import(original_filename="<script>alert(1)</script>.csv")
     html = client_for(viewer).get(LIST_URL).content.decode()
     assert "<script>alert(1)" not in html

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from imports.models import ErrorType, ImportErrorRecord, ImportStatus
-from imports.tests.web_helpers import client_for, htmx_client_for, make_import
+from imports.tests.web_helpers import make_import
 from imports.views import ERRORS_PAGE_SIZE
 
 POLL = 'hx-trigger="every 1s"'
@@ -24,22 +24,22 @@ def test_anonymous_is_sent_to_login(client, db):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_without_view_permission_is_403(outsider, editor):
+def test_without_view_permission_is_403(client_for, outsider, editor):
     import_job = make_import(created_by=editor)
     assert client_for(outsider).get(detail_url(import_job)).status_code == 403
 
 
-def test_uploader_without_view_permission_sees_own_import(outsider):
+def test_uploader_without_view_permission_sees_own_import(client_for, outsider):
     import_job = make_import(created_by=outsider)
     assert client_for(outsider).get(detail_url(import_job)).status_code == 200
 
 
-def test_unknown_import_is_404(viewer):
+def test_unknown_import_is_404(client_for, viewer):
     url = reverse("imports:detail", args=["00000000-0000-0000-0000-000000000000"])
     assert client_for(viewer).get(url).status_code == 404
 
 
-def test_processing_import_renders_figures_and_polls(viewer):
+def test_processing_import_renders_figures_and_polls(client_for, viewer):
     started = timezone.now() - timedelta(seconds=10)
     import_job = make_import(
         status=ImportStatus.PROCESSING,
@@ -70,7 +70,7 @@ def test_processing_import_renders_figures_and_polls(viewer):
     assert "Ignored unknown column: “colour”." in html
 
 
-def test_exact_total_replaces_the_estimate(viewer):
+def test_exact_total_replaces_the_estimate(client_for, viewer):
     import_job = make_import(
         status=ImportStatus.PROCESSING, estimated_rows=1000, total_rows=1040, processed_rows=520
     )
@@ -79,9 +79,9 @@ def test_exact_total_replaces_the_estimate(viewer):
     assert "(estimated)" not in html
 
 
-def test_htmx_poll_of_running_import_returns_the_live_partial(viewer):
+def test_htmx_poll_of_running_import_returns_the_live_partial(client_for, viewer):
     import_job = make_import(status=ImportStatus.PROCESSING, processed_rows=5)
-    response = htmx_client_for(viewer).get(detail_url(import_job))
+    response = client_for(viewer, htmx=True).get(detail_url(import_job))
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith('<section id="import-live"')
@@ -92,7 +92,7 @@ def test_htmx_poll_of_running_import_returns_the_live_partial(viewer):
 @pytest.mark.parametrize(
     "status", [ImportStatus.COMPLETED, ImportStatus.FAILED, ImportStatus.CANCELLED]
 )
-def test_finished_import_does_not_poll_and_htmx_poll_gets_286(viewer, status):
+def test_finished_import_does_not_poll_and_htmx_poll_gets_286(client_for, viewer, status):
     import_job = make_import(
         status=status,
         started_at=timezone.now() - timedelta(seconds=5),
@@ -103,7 +103,7 @@ def test_finished_import_does_not_poll_and_htmx_poll_gets_286(viewer, status):
     page = client_for(viewer).get(detail_url(import_job))
     assert POLL not in page.content.decode()
 
-    poll = htmx_client_for(viewer).get(detail_url(import_job))
+    poll = client_for(viewer, htmx=True).get(detail_url(import_job))
     assert poll.status_code == 286
     html = poll.content.decode()
     assert POLL not in html
@@ -113,7 +113,7 @@ def test_finished_import_does_not_poll_and_htmx_poll_gets_286(viewer, status):
     assert 'id="import-errors"' in html
 
 
-def test_completed_import_shows_full_bar(viewer):
+def test_completed_import_shows_full_bar(client_for, viewer):
     import_job = make_import(
         status=ImportStatus.COMPLETED,
         started_at=timezone.now() - timedelta(seconds=5),
@@ -129,7 +129,7 @@ def test_completed_import_shows_full_bar(viewer):
     assert "Time left" not in html
 
 
-def test_cancelled_import_says_after_how_many_rows(viewer, editor):
+def test_cancelled_import_says_after_how_many_rows(client_for, viewer, editor):
     import_job = make_import(
         status=ImportStatus.CANCELLED,
         processed_rows=3000,
@@ -140,7 +140,7 @@ def test_cancelled_import_says_after_how_many_rows(viewer, editor):
     assert "Cancelled after 3,000 rows by editor" in html
 
 
-def test_failed_import_shows_failure_message(viewer):
+def test_failed_import_shows_failure_message(client_for, viewer):
     import_job = make_import(
         status=ImportStatus.FAILED, failure_message="The file could not be read past row 12."
     )
@@ -149,7 +149,9 @@ def test_failed_import_shows_failure_message(viewer):
     assert 'role="alert"' in html
 
 
-def test_cancel_button_only_for_who_may_cancel_while_cancellable(viewer, editor, admin_user):
+def test_cancel_button_only_for_who_may_cancel_while_cancellable(
+    client_for, viewer, editor, admin_user
+):
     running = make_import(status=ImportStatus.PROCESSING, created_by=editor)
     cancel_url = reverse("imports:cancel", args=[running.pk])
     # viewer: neither uploader nor change permission
@@ -164,7 +166,7 @@ def test_cancel_button_only_for_who_may_cancel_while_cancellable(viewer, editor,
     assert reverse("imports:cancel", args=[finished.pk]) not in html
 
 
-def test_error_table_is_paginated(viewer):
+def test_error_table_is_paginated(client_for, viewer):
     import_job = make_import(status=ImportStatus.COMPLETED, error_count=ERRORS_PAGE_SIZE + 5)
     ImportErrorRecord.objects.bulk_create(
         ImportErrorRecord(
@@ -192,7 +194,7 @@ def test_error_table_is_paginated(viewer):
     assert "Page 2 of 2" in second
 
 
-def test_error_cap_is_explained(viewer):
+def test_error_cap_is_explained(client_for, viewer):
     import_job = make_import(status=ImportStatus.COMPLETED, error_count=20_000)
     ImportErrorRecord.objects.create(
         import_job=import_job, row=2, error_type=ErrorType.PARSE, message="Ragged row."
@@ -201,7 +203,7 @@ def test_error_cap_is_explained(viewer):
     assert "Only the first 1 errors are stored" in html
 
 
-def test_filename_and_messages_are_escaped(viewer):
+def test_filename_and_messages_are_escaped(client_for, viewer):
     import_job = make_import(
         original_filename="<script>alert(1)</script>.csv",
         status=ImportStatus.FAILED,

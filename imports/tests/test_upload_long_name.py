@@ -12,7 +12,6 @@ from django.test import Client
 from django.urls import reverse
 
 from imports.models import ImportJob
-from imports.tests.web_helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +27,7 @@ def named_file(name: str) -> io.BytesIO:
 
 
 @pytest.mark.parametrize("name", ["a" * 1000 + ".csv", "é" * 600 + ".csv"], ids=["ascii", "utf8"])
-def test_a_very_long_file_name_gets_the_form_with_a_message(editor, name) -> None:
+def test_a_very_long_file_name_gets_the_form_with_a_message(client_for, editor, name) -> None:
     response = client_for(editor).post(URL, {"file": named_file(name), "on_error": "skip"})
     assert response.status_code == 400
     html = response.content.decode()
@@ -36,16 +35,15 @@ def test_a_very_long_file_name_gets_the_form_with_a_message(editor, name) -> Non
     assert not ImportJob.objects.exists()
 
 
-def test_the_message_also_comes_when_the_csrf_check_reads_the_upload(editor) -> None:
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(editor)
+def test_the_message_also_comes_when_the_csrf_check_reads_the_upload(client_for, editor) -> None:
+    client = client_for(editor, enforce_csrf_checks=True)
     token = client.get(URL).context["csrf_token"]
     data = {"csrfmiddlewaretoken": str(token), "file": named_file("b" * 1200 + ".csv")}
     response = client.post(URL, data)
     assert response.status_code == 400 and MESSAGE in response.content.decode()
 
 
-def test_a_long_name_that_fits_is_imported_under_255_characters(editor) -> None:
+def test_a_long_name_that_fits_is_imported_under_255_characters(client_for, editor) -> None:
     response = client_for(editor).post(
         URL, {"file": named_file("c" * 600 + ".csv"), "on_error": "skip", "on_existing": "update"}
     )

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from imports.models import ImportJob, ImportStatus
-from imports.tests.web_helpers import client_for, make_import
+from imports.tests.web_helpers import make_import
 
 NEW_URL = reverse("imports:new")
 GOOD_CSV = b"name,priority,reference\nBracket,3,R-1\nHinge,0,R-2\nLid,10,R-3\n"
@@ -30,14 +30,14 @@ def test_anonymous_is_sent_to_login(client, db):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_without_add_permission_is_403(viewer):
+def test_without_add_permission_is_403(client_for, viewer):
     client = client_for(viewer)
     assert client.get(NEW_URL).status_code == 403
     assert client.post(NEW_URL, upload(GOOD_CSV)).status_code == 403
     assert not ImportJob.objects.exists()
 
 
-def test_form_is_labelled_and_accepts_csv(editor):
+def test_form_is_labelled_and_accepts_csv(client_for, editor):
     response = client_for(editor).get(NEW_URL)
     assert response.status_code == 200
     html = response.content.decode()
@@ -52,7 +52,7 @@ def test_form_is_labelled_and_accepts_csv(editor):
 
 
 def test_valid_upload_creates_import_and_lands_on_progress_page(
-    editor, django_capture_on_commit_callbacks
+    client_for, editor, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(editor).post(
@@ -86,7 +86,7 @@ def test_valid_upload_creates_import_and_lands_on_progress_page(
     ],
     ids=["empty", "no-name-column", "zip", "binary-junk"],
 )
-def test_rejected_file_is_a_form_error_and_writes_nothing(editor, content, message):
+def test_rejected_file_is_a_form_error_and_writes_nothing(client_for, editor, content, message):
     response = client_for(editor).post(NEW_URL, upload(content))
     assert response.status_code == 200
     html = response.content.decode()
@@ -96,7 +96,7 @@ def test_rejected_file_is_a_form_error_and_writes_nothing(editor, content, messa
     assert not ImportJob.objects.exists()
 
 
-def test_too_large_file_is_a_form_error(editor, settings):
+def test_too_large_file_is_a_form_error(client_for, editor, settings):
     settings.IMPORT_MAX_UPLOAD_MB = 1
     content = b"name\n" + b"A job with a long enough name\n" * 40_000  # ~1.2 MB
     response = client_for(editor).post(NEW_URL, upload(content))
@@ -105,7 +105,7 @@ def test_too_large_file_is_a_form_error(editor, settings):
     assert not ImportJob.objects.exists()
 
 
-def test_missing_file_and_bad_options_are_form_errors(editor):
+def test_missing_file_and_bad_options_are_form_errors(client_for, editor):
     response = client_for(editor).post(NEW_URL, {"on_error": "explode", "on_existing": "update"})
     assert response.status_code == 200
     errors = response.context["form"].errors
@@ -113,7 +113,7 @@ def test_missing_file_and_bad_options_are_form_errors(editor):
     assert not ImportJob.objects.exists()
 
 
-def test_duplicate_needs_import_anyway(editor, admin_user):
+def test_duplicate_needs_import_anyway(client_for, editor, admin_user):
     earlier = make_import(
         original_filename="monday.csv",
         file_hash=hashlib.sha256(GOOD_CSV).hexdigest(),
@@ -142,7 +142,7 @@ def test_duplicate_needs_import_anyway(editor, admin_user):
     assert again.created_by == editor
 
 
-def test_import_anyway_confirms_only_the_file_it_was_offered_for(editor):
+def test_import_anyway_confirms_only_the_file_it_was_offered_for(client_for, editor):
     make_import(file_hash=hashlib.sha256(GOOD_CSV).hexdigest(), status=ImportStatus.COMPLETED)
     response = client_for(editor).post(NEW_URL, upload(GOOD_CSV, import_anyway="f" * 64))
     assert response.status_code == 200
@@ -150,14 +150,14 @@ def test_import_anyway_confirms_only_the_file_it_was_offered_for(editor):
     assert ImportJob.objects.count() == 1
 
 
-def test_earlier_failed_import_is_not_a_duplicate(editor):
+def test_earlier_failed_import_is_not_a_duplicate(client_for, editor):
     make_import(file_hash=hashlib.sha256(GOOD_CSV).hexdigest(), status=ImportStatus.FAILED)
     response = client_for(editor).post(NEW_URL, upload(GOOD_CSV))
     assert response.status_code == 302
     assert ImportJob.objects.count() == 2
 
 
-def test_import_anyway_is_kept_when_the_file_must_be_chosen_again(editor):
+def test_import_anyway_is_kept_when_the_file_must_be_chosen_again(client_for, editor):
     file_hash = hashlib.sha256(GOOD_CSV).hexdigest()
     response = client_for(editor).post(
         NEW_URL, {"on_error": "skip", "on_existing": "update", "import_anyway": file_hash}
@@ -167,7 +167,7 @@ def test_import_anyway_is_kept_when_the_file_must_be_chosen_again(editor):
     assert f'<input type="hidden" name="import_anyway" value="{file_hash}"' in html
 
 
-def test_filename_with_script_is_escaped_on_the_duplicate_warning(editor):
+def test_filename_with_script_is_escaped_on_the_duplicate_warning(client_for, editor):
     make_import(
         original_filename="<script>alert(1)</script>.csv",
         file_hash=hashlib.sha256(GOOD_CSV).hexdigest(),

@@ -1,5 +1,6 @@
 """The Django admin action "Change status…" on jobs: the same all-or-nothing bulk update."""
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,10 +18,8 @@ CHANGELIST = reverse("admin:jobs_job_changelist")
 
 
 @pytest.fixture
-def admin_client(admin_user: User) -> Client:
-    client = Client()
-    client.force_login(admin_user)
-    return client
+def admin_client(client_for: Callable[..., Client], admin_user: User) -> Client:
+    return client_for(admin_user)
 
 
 def choose(client: Client, jobs: list[Job], url: str = CHANGELIST, **extra: Any) -> Any:
@@ -178,11 +177,10 @@ def test_a_status_not_offered_redisplays_the_page_and_changes_nothing(
     assert snapshot() == before
 
 
-def test_staff_without_change_permission_cannot_run_the_action(make_job) -> None:
+def test_staff_without_change_permission_cannot_run_the_action(client_for, make_job) -> None:
     viewer = User.objects.create_user("staffviewer", password="pw", is_staff=True)
     viewer.user_permissions.set(Permission.objects.filter(codename="view_job"))
-    client = Client()
-    client.force_login(viewer)
+    client = client_for(viewer)
     job = make_job(status="running")
     before = snapshot()
     page = client.get(CHANGELIST)

@@ -21,20 +21,22 @@ def toast(response) -> dict:
     return json.loads(response["HX-Trigger"])["jobsite:toast"]
 
 
-def test_list_shows_checkboxes_and_bar_for_editors_only(client, editor, viewer, make_job) -> None:
+def test_list_shows_checkboxes_and_bar_for_editors_only(
+    client_for, editor, viewer, make_job
+) -> None:
     job = make_job()
-    client.force_login(editor)
+    client = client_for(editor)
     body = client.get(LIST).content.decode()
     assert f'name="ids" value="{job.pk}" form="bulk-form"' in body
     assert 'id="bulk-form"' in body and "data-select-page" in body
-    client.force_login(viewer)
+    client = client_for(viewer)
     body = client.get(LIST).content.decode()
     assert 'name="ids"' not in body and "bulk-form" not in body
 
 
-def test_selected_jobs_change_and_the_table_refreshes(client, editor, make_job) -> None:
+def test_selected_jobs_change_and_the_table_refreshes(client_for, editor, make_job) -> None:
     first, second, untouched = make_job(name="A"), make_job(name="B"), make_job(name="C")
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.post(
         URL,
         {"ids": [first.pk, second.pk], "status": "running", "query": "sort=name"},
@@ -54,9 +56,9 @@ def test_selected_jobs_change_and_the_table_refreshes(client, editor, make_job) 
     assert JobEvent.objects.filter(job__in=[first, second]).count() == 2
 
 
-def test_one_failing_job_changes_nothing_and_is_named(client, editor, make_job) -> None:
+def test_one_failing_job_changes_nothing_and_is_named(client_for, editor, make_job) -> None:
     ok, done = make_job(name="Fine"), make_job(name="Finished", status="completed")
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.post(
         URL, {"ids": [ok.pk, done.pk], "status": "running"}, HTTP_HX_REQUEST="true"
     )
@@ -70,9 +72,9 @@ def test_one_failing_job_changes_nothing_and_is_named(client, editor, make_job) 
     assert not JobEvent.objects.exists()
 
 
-def test_missing_and_malformed_ids_are_reported(client, editor, make_job) -> None:
+def test_missing_and_malformed_ids_are_reported(client_for, editor, make_job) -> None:
     job = make_job()
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.post(
         URL, {"ids": [job.pk, 999999, "abc"], "status": "running"}, HTTP_HX_REQUEST="true"
     )
@@ -81,9 +83,9 @@ def test_missing_and_malformed_ids_are_reported(client, editor, make_job) -> Non
     assert statuses(job) == ["pending"]
 
 
-def test_repeated_ids_are_refused(client, editor, make_job) -> None:
+def test_repeated_ids_are_refused(client_for, editor, make_job) -> None:
     job = make_job()
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.post(
         URL, {"ids": [job.pk, job.pk], "status": "running"}, HTTP_HX_REQUEST="true"
     )
@@ -98,27 +100,27 @@ def test_repeated_ids_are_refused(client, editor, make_job) -> None:
         ({"ids": ["1"], "status": ""}, "Choose the status to apply."),
     ],
 )
-def test_nothing_selected_or_no_status(client, editor, make_job, data, message) -> None:
+def test_nothing_selected_or_no_status(client_for, editor, make_job, data, message) -> None:
     make_job()
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.post(URL, data, HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and message in response.content.decode()
     assert not JobEvent.objects.exists()
 
 
-def test_status_is_checked_by_the_bulk_function(client, editor, make_job) -> None:
+def test_status_is_checked_by_the_bulk_function(client_for, editor, make_job) -> None:
     job = make_job()
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.post(URL, {"ids": [job.pk], "status": "Completed "}, HTTP_HX_REQUEST="true")
     assert "The status must be exactly one of" in response.content.decode()
     assert statuses(job) == ["pending"]
 
 
-def test_select_all_matching_uses_the_filters(client, editor, make_job, monkeypatch) -> None:
+def test_select_all_matching_uses_the_filters(client_for, editor, make_job, monkeypatch) -> None:
     monkeypatch.setattr(views, "PAGE_SIZE", 2)
     business = [make_job(name=f"B{n}", is_business=True, customer_name="Acme") for n in range(3)]
     private = make_job(name="P")
-    client.force_login(editor)
+    client = client_for(editor)
     body = client.get(LIST, {"is_business": "true"}).content.decode()
     assert "Select all 3 jobs matching these filters" in body
     response = client.post(
@@ -130,10 +132,10 @@ def test_select_all_matching_uses_the_filters(client, editor, make_job, monkeypa
     assert statuses(*business, private) == ["scheduled"] * 3 + ["pending"]
 
 
-def test_more_than_100_matching_is_explained_and_refused(client, editor, monkeypatch) -> None:
+def test_more_than_100_matching_is_explained_and_refused(client_for, editor, monkeypatch) -> None:
     monkeypatch.setattr(views, "PAGE_SIZE", 50)
     Job.objects.bulk_create([Job(name=f"J{n}") for n in range(101)])
-    client.force_login(editor)
+    client = client_for(editor)
     body = client.get(LIST).content.decode()
     assert "jobs matching these filters" not in body
     assert "101 jobs match these filters. One atomic batch changes at most 100 jobs" in body
@@ -144,9 +146,9 @@ def test_more_than_100_matching_is_explained_and_refused(client, editor, monkeyp
     assert not Job.objects.filter(status="running").exists()
 
 
-def test_without_htmx_redirects_back_with_messages(client, editor, make_job) -> None:
+def test_without_htmx_redirects_back_with_messages(client_for, editor, make_job) -> None:
     ok, done = make_job(name="Fine"), make_job(name="Finished", status="completed")
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.post(
         URL, {"ids": [ok.pk], "status": "running", "query": "status=pending"}, follow=True
     )
@@ -159,35 +161,32 @@ def test_without_htmx_redirects_back_with_messages(client, editor, make_job) -> 
     assert statuses(ok, done) == ["running", "completed"]
 
 
-def test_permissions(client, viewer, make_job) -> None:
+def test_permissions(client, client_for, viewer, make_job) -> None:
     job = make_job()
     response = client.post(URL, {"ids": [job.pk], "status": "running"})
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
-    client.force_login(viewer)
+    client = client_for(viewer)
     assert client.post(URL, {"ids": [job.pk], "status": "running"}).status_code == 403
     assert client.get(URL).status_code in (403, 405)
     assert statuses(job) == ["pending"]
 
 
-def test_get_is_not_allowed(client, editor) -> None:
-    client.force_login(editor)
+def test_get_is_not_allowed(client_for, editor) -> None:
+    client = client_for(editor)
     assert client.get(URL).status_code == 405
 
 
-def test_csrf_is_enforced(editor, make_job) -> None:
-    from django.test import Client
-
+def test_csrf_is_enforced(client_for, editor, make_job) -> None:
     job = make_job()
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(editor)
+    client = client_for(editor, enforce_csrf_checks=True)
     response = client.post(URL, {"ids": [job.pk], "status": "running"})
     assert response.status_code == 403
     assert statuses(job) == ["pending"]
 
 
-def test_job_name_with_script_is_escaped_in_failure_panel(client, editor, make_job) -> None:
+def test_job_name_with_script_is_escaped_in_failure_panel(client_for, editor, make_job) -> None:
     job = make_job(name="<script>x()</script>", status="completed")
-    client.force_login(editor)
+    client = client_for(editor)
     body = client.post(
         URL, {"ids": [job.pk], "status": "running"}, HTTP_HX_REQUEST="true"
     ).content.decode()

@@ -49,9 +49,9 @@ def assert_untouched(job: Job) -> None:
 
 @pytest.mark.parametrize("version", [None, "", "  ", "two", "2.0"], ids=repr)
 def test_edit_view_refuses_a_missing_or_malformed_version(
-    client, editor, changed_job, version
+    client_for, editor, changed_job, version
 ) -> None:
-    client.force_login(editor)
+    client = client_for(editor)
     data = edit_post(changed_job)
     if version is not None:
         data["version"] = version
@@ -63,15 +63,15 @@ def test_edit_view_refuses_a_missing_or_malformed_version(
     assert_untouched(changed_job)
 
 
-def test_edit_view_without_htmx_refuses_a_missing_version(client, editor, changed_job) -> None:
-    client.force_login(editor)
+def test_edit_view_without_htmx_refuses_a_missing_version(client_for, editor, changed_job) -> None:
+    client = client_for(editor)
     response = client.post(reverse("jobs:edit", args=[changed_job.pk]), edit_post(changed_job))
     assert response.status_code == 200 and MESSAGE in page_text(response)
     assert_untouched(changed_job)
 
 
-def test_edit_view_with_the_current_version_saves(client, editor, changed_job) -> None:
-    client.force_login(editor)
+def test_edit_view_with_the_current_version_saves(client_for, editor, changed_job) -> None:
+    client = client_for(editor)
     data = edit_post(changed_job, version=2)
     response = client.post(reverse("jobs:edit", args=[changed_job.pk]), data)
     assert response.status_code == 302
@@ -85,9 +85,9 @@ def admin_post(job: Job, **overrides) -> dict:
 
 @pytest.mark.parametrize("version", [None, "", "x"], ids=repr)
 def test_admin_change_form_refuses_a_missing_or_malformed_version(
-    client, admin_user, changed_job, version
+    client_for, admin_user, changed_job, version
 ) -> None:
-    client.force_login(admin_user)
+    client = client_for(admin_user)
     data = admin_post(changed_job)
     if version is not None:
         data["version"] = version
@@ -99,8 +99,8 @@ def test_admin_change_form_refuses_a_missing_or_malformed_version(
     assert_untouched(changed_job)
 
 
-def test_admin_add_form_needs_no_version(client, admin_user) -> None:
-    client.force_login(admin_user)
+def test_admin_add_form_needs_no_version(client_for, admin_user) -> None:
+    client = client_for(admin_user)
     data = admin_post(Job(name="New"), name="New part")
     response = client.post(reverse("admin:jobs_job_add"), data)
     assert response.status_code == 302

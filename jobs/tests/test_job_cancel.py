@@ -15,9 +15,9 @@ def cancel_url(job: Job) -> str:
     return reverse("jobs:cancel", args=[job.pk])
 
 
-def test_get_shows_confirmation_in_modal(client, editor, make_job) -> None:
+def test_get_shows_confirmation_in_modal(client_for, editor, make_job) -> None:
     job = make_job(status="running")
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.get(cancel_url(job), HTTP_HX_REQUEST="true")
     body = response.content.decode()
     assert response.status_code == 200 and "<html" not in body
@@ -26,9 +26,9 @@ def test_get_shows_confirmation_in_modal(client, editor, make_job) -> None:
 
 
 @pytest.mark.parametrize("status", [s for s in JobStatus.values if can_cancel(s)])
-def test_cancel_allowed_statuses(client, editor, make_job, status) -> None:
+def test_cancel_allowed_statuses(client_for, editor, make_job, status) -> None:
     job = make_job(status=status)
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.post(
         cancel_url(job),
         {"reason": "  Customer withdrew  ", "version": job.version},
@@ -52,9 +52,11 @@ def test_cancel_allowed_statuses(client, editor, make_job, status) -> None:
 
 
 @pytest.mark.parametrize("status", [s for s in JobStatus.values if not can_cancel(s)])
-def test_cancel_refused_for_statuses_that_cannot_cancel(client, editor, make_job, status) -> None:
+def test_cancel_refused_for_statuses_that_cannot_cancel(
+    client_for, editor, make_job, status
+) -> None:
     job = make_job(status=status)
-    client.force_login(editor)
+    client = client_for(editor)
     get = client.get(cancel_url(job), HTTP_HX_REQUEST="true")
     assert f"A {status} job cannot be cancelled" in get.content.decode()
     assert 'name="reason"' not in get.content.decode()
@@ -68,9 +70,9 @@ def test_cancel_refused_for_statuses_that_cannot_cancel(client, editor, make_job
     assert not JobEvent.objects.filter(job=job).exists()
 
 
-def test_reason_longer_than_255_is_refused(client, editor, make_job) -> None:
+def test_reason_longer_than_255_is_refused(client_for, editor, make_job) -> None:
     job = make_job(status="pending")
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.post(
         cancel_url(job), {"reason": "r" * 256, "version": job.version}, HTTP_HX_REQUEST="true"
     )
@@ -80,11 +82,13 @@ def test_reason_longer_than_255_is_refused(client, editor, make_job) -> None:
     assert job.status == "pending" and not job.events.exists()
 
 
-def test_cancel_after_someone_else_changed_the_job(client, editor, admin_user, make_job) -> None:
+def test_cancel_after_someone_else_changed_the_job(
+    client_for, editor, admin_user, make_job
+) -> None:
     job = make_job(status="pending")
     seen_version = job.version
     job.apply_changes({"status": "running"}, actor=admin_user)
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.post(
         cancel_url(job), {"reason": "", "version": seen_version}, HTTP_HX_REQUEST="true"
     )
@@ -95,9 +99,9 @@ def test_cancel_after_someone_else_changed_the_job(client, editor, admin_user, m
     assert job.status == "running" and job.events.count() == 1
 
 
-def test_cancel_without_htmx_redirects_with_message(client, editor, make_job) -> None:
+def test_cancel_without_htmx_redirects_with_message(client_for, editor, make_job) -> None:
     job = make_job(status="scheduled")
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.post(cancel_url(job), {"version": job.version}, follow=True)
     assert response.redirect_chain[-1][0] == job.get_absolute_url()
     assert "Cancelled “Bracket”." in response.content.decode()
@@ -105,18 +109,18 @@ def test_cancel_without_htmx_redirects_with_message(client, editor, make_job) ->
     assert job.status == "cancelled"
 
 
-def test_cancel_needs_change_permission(client, viewer, make_job) -> None:
+def test_cancel_needs_change_permission(client, client_for, viewer, make_job) -> None:
     job = make_job(status="pending")
     response = client.post(cancel_url(job), {"version": 1})
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
-    client.force_login(viewer)
+    client = client_for(viewer)
     assert client.get(cancel_url(job)).status_code == 403
     assert client.post(cancel_url(job), {"version": 1}, HTTP_HX_REQUEST="true").status_code == 403
     job.refresh_from_db()
     assert job.status == "pending" and not job.events.exists()
 
 
-def test_cancel_requires_post_or_get(client, editor, make_job) -> None:
+def test_cancel_requires_post_or_get(client_for, editor, make_job) -> None:
     job = make_job()
-    client.force_login(editor)
+    client = client_for(editor)
     assert client.put(cancel_url(job)).status_code == 405

@@ -64,9 +64,9 @@ def test_insert_of_a_running_job_starts_it_when_it_is_created(admin_user) -> Non
 
 @pytest.mark.parametrize("status", JobStatus.values)
 def test_admin_add_form_sets_the_status_side_effects_at_creation(
-    client, admin_user, status: str
+    client_for, admin_user, status: str
 ) -> None:
-    client.force_login(admin_user)
+    client = client_for(admin_user)
     data = {
         "name": "From the admin",
         "status": status,

@@ -39,9 +39,9 @@ def job(make_job, printer) -> Job:
     return make_job(name="Bracket", printer=printer, priority=2)
 
 
-def test_modal_get_renders_form_with_version_and_allowed_statuses(client, editor, job) -> None:
+def test_modal_get_renders_form_with_version_and_allowed_statuses(client_for, editor, job) -> None:
     job.apply_changes({"priority": 3}, actor=editor)
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.get(edit_url(job), HTTP_HX_REQUEST="true")
     body = response.content.decode()
     assert response.status_code == 200
@@ -59,14 +59,14 @@ def test_modal_get_renders_form_with_version_and_allowed_statuses(client, editor
     assert "data-close-modal" in body
 
 
-def test_full_page_get_without_htmx(client, editor, job) -> None:
-    client.force_login(editor)
+def test_full_page_get_without_htmx(client_for, editor, job) -> None:
+    client = client_for(editor)
     body = client.get(edit_url(job)).content.decode()
     assert "<html" in body and "data-close-modal" not in body
 
 
-def test_successful_save_returns_row_with_toast(client, editor, job) -> None:
-    client.force_login(editor)
+def test_successful_save_returns_row_with_toast(client_for, editor, job) -> None:
+    client = client_for(editor)
     response = client.post(
         edit_url(job), form_data(job, status="running", priority=7), HTTP_HX_REQUEST="true"
     )
@@ -88,16 +88,16 @@ def test_successful_save_returns_row_with_toast(client, editor, job) -> None:
     assert event.actor == editor and event.changes["priority"] == [2, 7]
 
 
-def test_save_without_htmx_redirects_to_detail(client, editor, job) -> None:
-    client.force_login(editor)
+def test_save_without_htmx_redirects_to_detail(client_for, editor, job) -> None:
+    client = client_for(editor)
     response = client.post(edit_url(job), form_data(job, name="Bracket v2"))
     assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
     job.refresh_from_db()
     assert job.name == "Bracket v2"
 
 
-def test_name_is_trimmed(client, editor, job) -> None:
-    client.force_login(editor)
+def test_name_is_trimmed(client_for, editor, job) -> None:
+    client = client_for(editor)
     client.post(edit_url(job), form_data(job, name="  Hinge  "), HTTP_HX_REQUEST="true")
     job.refresh_from_db()
     assert job.name == "Hinge"
@@ -130,22 +130,22 @@ def _assert_rejected(client, job, data, field, message) -> None:
     ],
 )
 def test_each_rule_gives_its_message_and_writes_nothing(
-    client, editor, job, overrides, field, message
+    client_for, editor, job, overrides, field, message
 ) -> None:
-    client.force_login(editor)
+    client = client_for(editor)
     _assert_rejected(client, job, form_data(job, **overrides), field, message)
 
 
-def test_inactive_printer_cannot_be_newly_assigned(client, editor, job) -> None:
+def test_inactive_printer_cannot_be_newly_assigned(client_for, editor, job) -> None:
     retired = Printer.objects.create(name="Old Ender", is_active=False)
-    client.force_login(editor)
+    client = client_for(editor)
     _assert_rejected(
         client, job, form_data(job, printer=retired.pk), "printer", "Choose an active printer"
     )
 
 
-def test_invalid_form_keeps_typed_values(client, editor, job) -> None:
-    client.force_login(editor)
+def test_invalid_form_keeps_typed_values(client_for, editor, job) -> None:
+    client = client_for(editor)
     response = client.post(
         edit_url(job),
         form_data(job, name="", notes="typed notes", priority=9),
@@ -157,12 +157,12 @@ def test_invalid_form_keeps_typed_values(client, editor, job) -> None:
 
 
 def test_second_save_from_same_version_conflicts_and_writes_nothing(
-    client, editor, admin_user, job
+    client_for, editor, admin_user, job
 ) -> None:
-    client.force_login(admin_user)
+    client = client_for(admin_user)
     first = client.post(edit_url(job), form_data(job, priority=5), HTTP_HX_REQUEST="true")
     assert first.status_code == 200 and "HX-Retarget" in first
-    client.force_login(editor)
+    client = client_for(editor)
     second = client.post(
         edit_url(job), form_data(job, name="Mine", priority=9), HTTP_HX_REQUEST="true"
     )
@@ -177,7 +177,7 @@ def test_second_save_from_same_version_conflicts_and_writes_nothing(
     assert job.events.count() == 1
 
 
-def test_conflict_raised_at_write_time_writes_nothing(client, editor, job, monkeypatch) -> None:
+def test_conflict_raised_at_write_time_writes_nothing(client_for, editor, job, monkeypatch) -> None:
     """The row moves between the version check and the write: apply_changes refuses."""
     original = Job.apply_changes
 
@@ -186,22 +186,22 @@ def test_conflict_raised_at_write_time_writes_nothing(client, editor, job, monke
         return original(self, changes, **kwargs)
 
     monkeypatch.setattr(Job, "apply_changes", racing)
-    client.force_login(editor)
+    client = client_for(editor)
     response = client.post(edit_url(job), form_data(job, priority=4), HTTP_HX_REQUEST="true")
     assert "Someone else changed this job" in response.content.decode()
     job.refresh_from_db()
     assert job.priority == 2 and not job.events.exists()
 
 
-def test_reload_shows_latest_values(client, editor, admin_user, job) -> None:
+def test_reload_shows_latest_values(client_for, editor, admin_user, job) -> None:
     job.apply_changes({"name": "Renamed"}, actor=admin_user)
-    client.force_login(editor)
+    client = client_for(editor)
     body = client.get(edit_url(job), HTTP_HX_REQUEST="true").content.decode()
     assert 'value="Renamed"' in body and 'name="version" value="2"' in body
 
 
-def test_no_op_save_writes_nothing(client, editor, job) -> None:
-    client.force_login(editor)
+def test_no_op_save_writes_nothing(client_for, editor, job) -> None:
+    client = client_for(editor)
     updated_at = job.updated_at
     response = client.post(edit_url(job), form_data(job), HTTP_HX_REQUEST="true")
     assert response.status_code == 200
@@ -212,43 +212,43 @@ def test_no_op_save_writes_nothing(client, editor, job) -> None:
     assert not JobEvent.objects.filter(job=job).exists()
 
 
-def test_viewer_gets_403_and_anonymous_is_redirected(client, viewer, job) -> None:
+def test_viewer_gets_403_and_anonymous_is_redirected(client, client_for, viewer, job) -> None:
     response = client.get(edit_url(job))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
     assert client.post(edit_url(job), form_data(job, name="X")).status_code == 302
-    client.force_login(viewer)
+    client = client_for(viewer)
     assert client.get(edit_url(job), HTTP_HX_REQUEST="true").status_code == 403
     assert client.post(edit_url(job), form_data(job, name="X")).status_code == 403
     job.refresh_from_db()
     assert job.name == "Bracket" and job.version == 1
 
 
-def test_unknown_job_is_404(client, editor) -> None:
-    client.force_login(editor)
+def test_unknown_job_is_404(client_for, editor) -> None:
+    client = client_for(editor)
     assert client.get(reverse("jobs:edit", args=[999999])).status_code == 404
 
 
-def test_detail_page_shows_history(client, viewer, editor, job) -> None:
+def test_detail_page_shows_history(client_for, viewer, editor, job) -> None:
     job.apply_changes({"status": "running"}, actor=editor)
-    client.force_login(viewer)
+    client = client_for(viewer)
     body = client.get(job.get_absolute_url()).content.decode()
     assert "status: pending → running" in body and "by editor" in body
     assert edit_url(job) not in body
 
 
-def test_full_page_form_posts_plainly_so_it_works_outside_the_list(client, editor, job) -> None:
+def test_full_page_form_posts_plainly_so_it_works_outside_the_list(client_for, editor, job) -> None:
     """Opened from the detail page (no row to swap), the form must not post through HTMX."""
-    client.force_login(editor)
+    client = client_for(editor)
     full = client.get(edit_url(job)).content.decode()
     assert "hx-post" not in full and "hx-get" not in full
     modal = client.get(edit_url(job), HTTP_HX_REQUEST="true").content.decode()
     assert f'hx-post="{edit_url(job)}"' in modal
 
 
-def test_history_shows_zero_and_false_as_values(client, editor, make_job) -> None:
+def test_history_shows_zero_and_false_as_values(client_for, editor, make_job) -> None:
     job = make_job(priority=0, is_business=True, customer_name="Acme")
     job.apply_changes({"priority": 4, "is_business": False}, actor=editor)
-    client.force_login(editor)
+    client = client_for(editor)
     body = client.get(job.get_absolute_url()).content.decode()
     assert "priority: 0 → 4" in body and "is_business: yes → no" in body
     modal = client.get(edit_url(job), HTTP_HX_REQUEST="true").content.decode()

@@ -46,8 +46,8 @@ def jobs(printer):
     return made
 
 
-def test_default_list_is_newest_update_first(client, viewer, jobs) -> None:
-    client.force_login(viewer)
+def test_default_list_is_newest_update_first(client_for, viewer, jobs) -> None:
+    client = client_for(viewer)
     response = client.get(URL)
     assert response.status_code == 200
     assert names(response) == ["Alpha", "Bravo", "Charlie", "Delta"]
@@ -68,18 +68,18 @@ def test_default_list_is_newest_update_first(client, viewer, jobs) -> None:
         ({"q": "  "}, ["Alpha", "Bravo", "Charlie", "Delta"]),
     ],
 )
-def test_each_filter_narrows(client, viewer, jobs, query, expected) -> None:
-    client.force_login(viewer)
+def test_each_filter_narrows(client_for, viewer, jobs, query, expected) -> None:
+    client = client_for(viewer)
     assert names(client.get(URL, query)) == expected
 
 
-def test_printer_filter(client, viewer, jobs, printer) -> None:
-    client.force_login(viewer)
+def test_printer_filter(client_for, viewer, jobs, printer) -> None:
+    client = client_for(viewer)
     assert names(client.get(URL, {"printer": printer.pk})) == ["Alpha", "Charlie"]
 
 
-def test_created_range_filter(client, viewer, jobs) -> None:
-    client.force_login(viewer)
+def test_created_range_filter(client_for, viewer, jobs) -> None:
+    client = client_for(viewer)
     today = timezone.localdate()
     query = {
         "created_after": str(today - timedelta(days=35)),
@@ -88,14 +88,14 @@ def test_created_range_filter(client, viewer, jobs) -> None:
     assert names(client.get(URL, query)) == ["Bravo", "Charlie"]
 
 
-def test_filters_combine(client, viewer, jobs) -> None:
-    client.force_login(viewer)
+def test_filters_combine(client_for, viewer, jobs) -> None:
+    client = client_for(viewer)
     query = {"status": ["running", "completed", "failed"], "priority": "5", "is_business": "true"}
     assert names(client.get(URL, query)) == ["Bravo"]
 
 
-def test_invalid_filter_values_are_reported_not_500(client, viewer, jobs) -> None:
-    client.force_login(viewer)
+def test_invalid_filter_values_are_reported_not_500(client_for, viewer, jobs) -> None:
+    client = client_for(viewer)
     response = client.get(
         URL, {"status": "bogus", "priority": "99", "created_after": "nope", "page": "x"}
     )
@@ -115,20 +115,20 @@ def test_invalid_filter_values_are_reported_not_500(client, viewer, jobs) -> Non
         ("-customer", ["Charlie", "Bravo", "Delta", "Alpha"]),
     ],
 )
-def test_sort(client, viewer, jobs, sort, expected) -> None:
-    client.force_login(viewer)
+def test_sort(client_for, viewer, jobs, sort, expected) -> None:
+    client = client_for(viewer)
     assert names(client.get(URL, {"sort": sort})) == expected
 
 
-def test_sort_outside_the_whitelist_is_ignored(client, viewer, jobs) -> None:
-    client.force_login(viewer)
+def test_sort_outside_the_whitelist_is_ignored(client_for, viewer, jobs) -> None:
+    client = client_for(viewer)
     response = client.get(URL, {"sort": "notes"})
     assert response.status_code == 200
     assert names(response) == ["Alpha", "Bravo", "Charlie", "Delta"]
 
 
-def test_sort_header_links_keep_filters_and_toggle(client, viewer, jobs) -> None:
-    client.force_login(viewer)
+def test_sort_header_links_keep_filters_and_toggle(client_for, viewer, jobs) -> None:
+    client = client_for(viewer)
     response = client.get(URL, {"status": "running", "sort": "name", "page": "1"})
     headers = {h["key"]: h for h in response.context["headers"] if h["key"]}
     assert headers["name"]["aria_sort"] == "ascending"
@@ -136,11 +136,11 @@ def test_sort_header_links_keep_filters_and_toggle(client, viewer, jobs) -> None
     assert headers["priority"]["url"] == "?status=running&sort=-priority"
 
 
-def test_pagination(client, viewer, make_job, monkeypatch) -> None:
+def test_pagination(client_for, viewer, make_job, monkeypatch) -> None:
     monkeypatch.setattr(views, "PAGE_SIZE", 2)
     for n in range(5):
         make_job(name=f"Job {n}", priority=n)
-    client.force_login(viewer)
+    client = client_for(viewer)
     response = client.get(URL, {"sort": "priority", "page": "2"})
     assert names(response) == ["Job 2", "Job 3"]
     page = response.context["page"]
@@ -153,12 +153,14 @@ def test_pagination(client, viewer, make_job, monkeypatch) -> None:
     assert names(client.get(URL, {"sort": "priority", "page": "x"})) == ["Job 0", "Job 1"]
 
 
-def test_count_is_capped_and_pages_stop_at_the_cap(client, viewer, make_job, monkeypatch) -> None:
+def test_count_is_capped_and_pages_stop_at_the_cap(
+    client_for, viewer, make_job, monkeypatch
+) -> None:
     monkeypatch.setattr(views, "PAGE_SIZE", 2)
     monkeypatch.setattr(views.CappedPaginator, "cap", 4)
     for n in range(7):
         make_job(name=f"Job {n}")
-    client.force_login(viewer)
+    client = client_for(viewer)
     response = client.get(URL, {"page": "9"})
     paginator = response.context["page"].paginator
     assert paginator.count == 5 and paginator.is_capped and paginator.num_pages == 2
@@ -168,8 +170,8 @@ def test_count_is_capped_and_pages_stop_at_the_cap(client, viewer, make_job, mon
     assert "Narrow the filters" in body
 
 
-def test_htmx_request_gets_only_the_table(client, viewer, jobs) -> None:
-    client.force_login(viewer)
+def test_htmx_request_gets_only_the_table(client_for, viewer, jobs) -> None:
+    client = client_for(viewer)
     response = client.get(URL, {"status": "running"}, HTTP_HX_REQUEST="true")
     body = response.content.decode()
     assert response.status_code == 200
@@ -179,14 +181,14 @@ def test_htmx_request_gets_only_the_table(client, viewer, jobs) -> None:
     assert "HX-Request" in response["Vary"]
 
 
-def test_htmx_history_restore_gets_the_whole_page(client, viewer, jobs) -> None:
-    client.force_login(viewer)
+def test_htmx_history_restore_gets_the_whole_page(client_for, viewer, jobs) -> None:
+    client = client_for(viewer)
     response = client.get(URL, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
     assert "<html" in response.content.decode()
 
 
-def test_empty_states(client, viewer, jobs) -> None:
-    client.force_login(viewer)
+def test_empty_states(client_for, viewer, jobs) -> None:
+    client = client_for(viewer)
     body = client.get(URL, {"q": "no such job"}).content.decode()
     assert "No jobs match these filters" in body and "Clear filters" in body
     Job.objects.all().delete()
@@ -201,12 +203,12 @@ def _list_queries(client, monkeypatch, rows: int) -> int:
     return len(queries)
 
 
-def test_query_count_does_not_grow_with_rows(client, editor, admin_user, monkeypatch) -> None:
+def test_query_count_does_not_grow_with_rows(client_for, editor, admin_user, monkeypatch) -> None:
     printers = [Printer.objects.create(name=f"P{n}") for n in range(3)]
     for n in range(60):
         job = Job(name=f"Job {n}", printer=printers[n % 3], is_business=n % 2, customer_name="C")
         job.insert(actor=admin_user if n % 2 else editor)
-    client.force_login(editor)
+    client = client_for(editor)
     few = _list_queries(client, monkeypatch, 5)
     many = _list_queries(client, monkeypatch, 50)
     assert few == many
@@ -214,27 +216,27 @@ def test_query_count_does_not_grow_with_rows(client, editor, admin_user, monkeyp
     assert many == 8
 
 
-def test_short_first_page_skips_the_count(client, editor, make_job) -> None:
+def test_short_first_page_skips_the_count(client_for, editor, make_job) -> None:
     make_job()
-    client.force_login(editor)
+    client = client_for(editor)
     with CaptureQueriesContext(connection) as queries:
         response = client.get(URL)
     assert response.context["page"].paginator.count == 1
     assert not [q for q in queries if "COUNT(" in q["sql"]]
 
 
-def test_permission_and_login(client, outsider) -> None:
+def test_permission_and_login(client, client_for, outsider) -> None:
     assert client.get(URL).status_code == 302
     assert client.get(URL)["Location"].startswith(reverse("login"))
-    client.force_login(outsider)
+    client = client_for(outsider)
     assert client.get(URL).status_code == 403
 
 
-def test_viewer_sees_no_edit_controls(client, viewer, editor, jobs) -> None:
-    client.force_login(viewer)
+def test_viewer_sees_no_edit_controls(client_for, viewer, editor, jobs) -> None:
+    client = client_for(viewer)
     body = client.get(URL).content.decode()
     assert "/edit/" not in body and "/cancel/" not in body and 'name="ids"' not in body
-    client.force_login(editor)
+    client = client_for(editor)
     body = client.get(URL).content.decode()
     assert reverse("jobs:edit", args=[jobs["Alpha"].pk]) in body
     assert reverse("jobs:cancel", args=[jobs["Alpha"].pk]) in body
@@ -242,10 +244,10 @@ def test_viewer_sees_no_edit_controls(client, viewer, editor, jobs) -> None:
     assert reverse("jobs:cancel", args=[jobs["Charlie"].pk]) not in body
 
 
-def test_script_in_job_name_is_escaped(client, editor, make_job) -> None:
+def test_script_in_job_name_is_escaped(client_for, editor, make_job) -> None:
     job = make_job(name="<script>alert(1)</script>", customer_name="<b>x</b>", is_business=True)
     job.apply_changes({"priority": 3}, actor=editor)
-    client.force_login(editor)
+    client = client_for(editor)
     pages = [
         client.get(URL),
         client.get(URL, HTTP_HX_REQUEST="true"),
@@ -262,19 +264,19 @@ def test_script_in_job_name_is_escaped(client, editor, make_job) -> None:
         assert "<b>x</b>" not in body
 
 
-def test_unknown_sort_marks_the_default_column(client, viewer, jobs) -> None:
-    client.force_login(viewer)
+def test_unknown_sort_marks_the_default_column(client_for, viewer, jobs) -> None:
+    client = client_for(viewer)
     headers = {h["key"]: h for h in client.get(URL, {"sort": "notes"}).context["headers"]}
     assert headers["updated"]["aria_sort"] == "descending"
 
 
-def test_text_search_pages_in_order(client, viewer, make_job, monkeypatch) -> None:
+def test_text_search_pages_in_order(client_for, viewer, make_job, monkeypatch) -> None:
     """Search results are paged through the scan-then-sort path and keep the sort order."""
     monkeypatch.setattr(views, "PAGE_SIZE", 2)
     for n in range(5):
         make_job(name=f"Gear {n}", priority=n)
     make_job(name="Bracket", priority=9)
-    client.force_login(viewer)
+    client = client_for(viewer)
     pages = [names(client.get(URL, {"q": "gear", "sort": "-priority", "page": p})) for p in "123"]
     assert pages == [["Gear 4", "Gear 3"], ["Gear 2", "Gear 1"], ["Gear 0"]]
 

@@ -106,8 +106,10 @@ def page_text(response) -> str:
         ("file_name", "part\u2066.stl", "File name contains a bidirectional text control"),
     ],
 )
-def test_edit_form_refuses_and_writes_nothing(client, editor, job, field, value, message) -> None:
-    client.force_login(editor)
+def test_edit_form_refuses_and_writes_nothing(
+    client_for, editor, job, field, value, message
+) -> None:
+    client = client_for(editor)
     response = client.post(
         reverse("jobs:edit", args=[job.pk]),
         edit_data(job, **{field: value}),
@@ -119,15 +121,15 @@ def test_edit_form_refuses_and_writes_nothing(client, editor, job, field, value,
     assert (job.name, job.version) == ("Bracket", 1) and not job.events.exists()
 
 
-def test_edit_form_stores_notes_with_plain_newlines(client, editor, job) -> None:
-    client.force_login(editor)
+def test_edit_form_stores_notes_with_plain_newlines(client_for, editor, job) -> None:
+    client = client_for(editor)
     client.post(reverse("jobs:edit", args=[job.pk]), edit_data(job, notes="one\r\ntwo"))
     job.refresh_from_db()
     assert job.notes == "one\ntwo"
 
 
-def test_cancel_reason_refuses_control_characters(client, editor, job) -> None:
-    client.force_login(editor)
+def test_cancel_reason_refuses_control_characters(client_for, editor, job) -> None:
+    client = client_for(editor)
     response = client.post(
         reverse("jobs:cancel", args=[job.pk]), {"reason": "oops\x1b[31m", "version": job.version}
     )
@@ -136,8 +138,8 @@ def test_cancel_reason_refuses_control_characters(client, editor, job) -> None:
     assert job.status == "pending"
 
 
-def test_admin_refuses_and_writes_nothing(client, admin_user, job) -> None:
-    client.force_login(admin_user)
+def test_admin_refuses_and_writes_nothing(client_for, admin_user, job) -> None:
+    client = client_for(admin_user)
     data = edit_data(
         job, name="Bell\x07", **{"events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0"}
     )

@@ -34,8 +34,8 @@ MODELS = [Printer, Job, JobEvent, ImportJob, ImportErrorRecord, ImportEvent]
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
-def test_changelist_and_change_page_render(client, admin_user, objects, model) -> None:
-    client.force_login(admin_user)
+def test_changelist_and_change_page_render(client_for, admin_user, objects, model) -> None:
+    client = client_for(admin_user)
     opts = model._meta
     changelist = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
     assert changelist.status_code == 200
@@ -47,14 +47,14 @@ def test_changelist_and_change_page_render(client, admin_user, objects, model) -
 
 
 @pytest.mark.parametrize("query", ["q=Gear", "status__exact=pending", "printer__id__exact=1"])
-def test_job_changelist_filters_and_search(client, admin_user, objects, query) -> None:
-    client.force_login(admin_user)
+def test_job_changelist_filters_and_search(client_for, admin_user, objects, query) -> None:
+    client = client_for(admin_user)
     response = client.get(reverse("admin:jobs_job_changelist") + "?" + query)
     assert response.status_code == 200
 
 
-def test_import_job_is_read_only_and_cannot_be_added(client, admin_user, objects) -> None:
-    client.force_login(admin_user)
+def test_import_job_is_read_only_and_cannot_be_added(client_for, admin_user, objects) -> None:
+    client = client_for(admin_user)
     assert client.get(reverse("admin:imports_importjob_add")).status_code == 403
     page = client.get(reverse("admin:imports_importjob_change", args=[objects[ImportJob].pk]))
     assert b'name="original_filename"' not in page.content
@@ -78,8 +78,8 @@ def _job_post(job: Job, **overrides) -> dict:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def test_admin_edit_goes_through_domain_rules(client, admin_user, objects) -> None:
-    client.force_login(admin_user)
+def test_admin_edit_goes_through_domain_rules(client_for, admin_user, objects) -> None:
+    client = client_for(admin_user)
     job = objects[Job]
     url = reverse("admin:jobs_job_change", args=[job.pk])
     response = client.post(url, _job_post(job, status="running", priority=5))
@@ -93,8 +93,8 @@ def test_admin_edit_goes_through_domain_rules(client, admin_user, objects) -> No
     }
 
 
-def test_admin_refuses_forbidden_transition(client, admin_user, objects) -> None:
-    client.force_login(admin_user)
+def test_admin_refuses_forbidden_transition(client_for, admin_user, objects) -> None:
+    client = client_for(admin_user)
     job = objects[Job]
     response = client.post(
         reverse("admin:jobs_job_change", args=[job.pk]), _job_post(job, status="completed")
@@ -105,8 +105,8 @@ def test_admin_refuses_forbidden_transition(client, admin_user, objects) -> None
     assert job.status == "pending" and job.version == 1
 
 
-def test_admin_refuses_business_job_without_customer(client, admin_user, objects) -> None:
-    client.force_login(admin_user)
+def test_admin_refuses_business_job_without_customer(client_for, admin_user, objects) -> None:
+    client = client_for(admin_user)
     job = objects[Job]
     response = client.post(
         reverse("admin:jobs_job_change", args=[job.pk]), _job_post(job, is_business="on")
@@ -116,8 +116,8 @@ def test_admin_refuses_business_job_without_customer(client, admin_user, objects
     assert job.is_business is False
 
 
-def test_admin_refuses_stale_version(client, admin_user, objects) -> None:
-    client.force_login(admin_user)
+def test_admin_refuses_stale_version(client_for, admin_user, objects) -> None:
+    client = client_for(admin_user)
     job = objects[Job]
     job.apply_changes({"priority": 2}, actor=admin_user)
     response = client.post(
@@ -128,8 +128,8 @@ def test_admin_refuses_stale_version(client, admin_user, objects) -> None:
     assert job.priority == 2 and job.version == 2
 
 
-def test_admin_add_job_writes_created_event(client, admin_user, printer) -> None:
-    client.force_login(admin_user)
+def test_admin_add_job_writes_created_event(client_for, admin_user, printer) -> None:
+    client = client_for(admin_user)
     data = _job_post(Job(name="New part", printer=printer), version="")
     response = client.post(reverse("admin:jobs_job_add"), data)
     assert response.status_code == 302
@@ -138,8 +138,8 @@ def test_admin_add_job_writes_created_event(client, admin_user, printer) -> None
     assert job.events.get().kind == "created"
 
 
-def test_admin_refuses_inactive_printer_for_new_assignment(client, admin_user, objects) -> None:
-    client.force_login(admin_user)
+def test_admin_refuses_inactive_printer_for_new_assignment(client_for, admin_user, objects) -> None:
+    client = client_for(admin_user)
     retired = Printer.objects.create(name="Retired", is_active=False)
     job = objects[Job]
     response = client.post(

@@ -35,21 +35,21 @@ def test_wrong_password_shows_error(client, editor) -> None:
     assert response.status_code == 200 and b"Please enter a correct username" in response.content
 
 
-def test_logged_in_without_permission_gets_403(client, outsider) -> None:
-    client.force_login(outsider)
+def test_logged_in_without_permission_gets_403(client_for, outsider) -> None:
+    client = client_for(outsider)
     assert client.get("/jobs/").status_code == 403
     assert client.get("/imports/").status_code == 403
 
 
-def test_logout_is_a_post(client, editor) -> None:
-    client.force_login(editor)
+def test_logout_is_a_post(client_for, editor) -> None:
+    client = client_for(editor)
     response = client.post(reverse("logout"))
     assert response.status_code == 302
     assert client.get("/jobs/").status_code == 302
 
 
-def test_base_template_has_htmx_and_csrf_header(client, editor) -> None:
-    client.force_login(editor)
+def test_base_template_has_htmx_and_csrf_header(client_for, editor) -> None:
+    client = client_for(editor)
     html = client.get("/jobs/").content.decode()
     assert "htmx" in html and 'hx-headers=\'{"X-CSRFToken": "' in html
     assert 'href="/imports/"' in html and "/admin/" not in html  # editor is not staff

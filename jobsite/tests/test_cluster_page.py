@@ -1,7 +1,7 @@
 """The staff Cluster page and its "Run retention now" action."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -33,11 +33,6 @@ def staff(db: None) -> User:
     return User.objects.create_user("operator", password="pw-operator", is_staff=True)
 
 
-def login(client: Client, user: User) -> Client:
-    client.force_login(user)
-    return client
-
-
 def fail_task(n: int) -> Task:
     stopped = timezone.now() - timedelta(minutes=100 - n)
     return Task.objects.create(
@@ -58,8 +53,10 @@ def test_anonymous_is_sent_to_login(client: Client) -> None:
     assert get_broker().queue_size() == 0
 
 
-def test_non_staff_is_forbidden(client: Client, editor: User, admin_user: User) -> None:
-    login(client, editor)
+def test_non_staff_is_forbidden(
+    client_for: Callable[..., Client], editor: User, admin_user: User
+) -> None:
+    client = client_for(editor)
     assert client.get(PAGE).status_code == 403
     assert client.get(RETENTION).status_code == 403
     assert client.post(RETENTION).status_code == 403
@@ -67,12 +64,14 @@ def test_non_staff_is_forbidden(client: Client, editor: User, admin_user: User) 
     assert 'href="/cluster/"' not in client.get("/jobs/").content.decode()
 
 
-def test_staff_sees_the_nav_link(client: Client, admin_user: User) -> None:
-    login(client, admin_user)
+def test_staff_sees_the_nav_link(client_for: Callable[..., Client], admin_user: User) -> None:
+    client = client_for(admin_user)
     assert 'href="/cluster/"' in client.get("/jobs/").content.decode()
 
 
-def test_staff_sees_clusters_queue_schedules_and_failures(client: Client, staff: User) -> None:
+def test_staff_sees_clusters_queue_schedules_and_failures(
+    client_for: Callable[..., Client], staff: User
+) -> None:
     status = Status(pid=4242, cluster_id=uuid.uuid4())
     status.workers = [11, 12, 13]
     status.host = "worker-host-1"
@@ -83,7 +82,7 @@ def test_staff_sees_clusters_queue_schedules_and_failures(client: Client, staff:
     failures = [fail_task(n) for n in range(25)]
 
     try:
-        response = login(client, staff).get(PAGE)
+        response = client_for(staff).get(PAGE)
     finally:
         if isinstance(broker, Redis):
             broker.connection.delete(key)
@@ -104,13 +103,15 @@ def test_staff_sees_clusters_queue_schedules_and_failures(client: Client, staff:
     assert "Last run: never" in " ".join(html[html.index('id="last-retention"') :].split())
 
 
-def test_no_cluster_running_is_said_plainly(client: Client, admin_user: User) -> None:
-    html = login(client, admin_user).get(PAGE).content.decode()
+def test_no_cluster_running_is_said_plainly(
+    client_for: Callable[..., Client], admin_user: User
+) -> None:
+    html = client_for(admin_user).get(PAGE).content.decode()
     assert "No cluster is running" in html
     assert "No failed tasks." in html
 
 
-def test_schedule_last_run_is_shown(client: Client, staff: User) -> None:
+def test_schedule_last_run_is_shown(client_for: Callable[..., Client], staff: User) -> None:
     from django_q.models import Schedule
 
     task = Task.objects.create(
@@ -124,7 +125,7 @@ def test_schedule_last_run_is_shown(client: Client, staff: User) -> None:
     )
     Schedule.objects.filter(name="imports-retention").update(task=task.id)
 
-    html = login(client, staff).get(PAGE).content.decode()
+    html = client_for(staff).get(PAGE).content.decode()
 
     assert "succeeded" in html
     assert f"{task.stopped:%Y-%m-%d %H:%M}" in html
@@ -134,13 +135,15 @@ def test_schedule_last_run_is_shown(client: Client, staff: User) -> None:
     )
 
 
-def test_run_retention_asks_for_confirmation_first(client: Client, staff: User) -> None:
+def test_run_retention_asks_for_confirmation_first(
+    client_for: Callable[..., Client], staff: User
+) -> None:
     ImportJob.objects.create(
         original_filename="old.csv",
         status=ImportStatus.COMPLETED,
         completed_at=timezone.now() - timedelta(days=365),
     )
-    login(client, staff)
+    client = client_for(staff)
 
     page = client.get(RETENTION)
     modal = client.get(RETENTION, headers={"HX-Request": "true"})
@@ -156,8 +159,10 @@ def test_run_retention_asks_for_confirmation_first(client: Client, staff: User) 
     assert ImportJob.objects.count() == 1
 
 
-def test_run_retention_post_enqueues_the_cleanup(client: Client, staff: User) -> None:
-    response = login(client, staff).post(RETENTION, follow=True)
+def test_run_retention_post_enqueues_the_cleanup(
+    client_for: Callable[..., Client], staff: User
+) -> None:
+    response = client_for(staff).post(RETENTION, follow=True)
 
     assert response.redirect_chain == [("/cluster/", 302)]
     assert "Retention cleanup queued" in response.content.decode()

@@ -89,8 +89,8 @@ def pages(admin_user, printer, make_job) -> list[str]:
     ]
 
 
-def test_main_pages_have_no_inline_script_style_or_handler(client, admin_user, pages) -> None:
-    client.force_login(admin_user)
+def test_main_pages_have_no_inline_script_style_or_handler(client_for, admin_user, pages) -> None:
+    client = client_for(admin_user)
     for url in pages:
         for headers in ({}, {"HX-Request": "true"}):
             response = client.get(url, headers=headers)
@@ -119,8 +119,8 @@ def test_the_finder_finds_what_the_policy_blocks() -> None:
     assert inline_code('<script src="/static/js/app.js" defer></script>') == []
 
 
-def test_htmx_runs_without_eval_or_injected_styles(client, editor) -> None:
-    client.force_login(editor)
+def test_htmx_runs_without_eval_or_injected_styles(client_for, editor) -> None:
+    client = client_for(editor)
     html = client.get(reverse("jobs:list")).content.decode()
     head = html[: html.index("</head>")]
     config = head.index('<meta name="htmx-config"')
@@ -128,8 +128,8 @@ def test_htmx_runs_without_eval_or_injected_styles(client, editor) -> None:
     assert """content='{"allowEval":false,"includeIndicatorStyles":false}'""" in head
 
 
-def test_content_security_policy_allows_only_own_scripts_and_styles(client, editor) -> None:
-    client.force_login(editor)
+def test_content_security_policy_allows_only_own_scripts_and_styles(client_for, editor) -> None:
+    client = client_for(editor)
     response = client.get(reverse("jobs:list"))
     header = response["Content-Security-Policy"]
     policy = dict(directive.strip().split(" ", 1) for directive in header.split(";"))
@@ -161,10 +161,10 @@ def test_healthz_answers_a_plain_http_probe_without_redirect(settings) -> None:
     assert probe.get("/login/", HTTP_X_FORWARDED_PROTO="https").status_code == 200
 
 
-def test_job_list_sets_no_inline_style_for_bulk_or_pagination(client, editor, make_job) -> None:
+def test_job_list_sets_no_inline_style_for_bulk_or_pagination(client_for, editor, make_job) -> None:
     for n in range(55):  # two pages: the pagination links render too
         Job.objects.create(name=f"Job {n}")
-    client.force_login(editor)
+    client = client_for(editor)
     html = client.get(reverse("jobs:list") + "?page=2").content.decode()
     assert "Page 2" in html or "page=1" in html
     assert inline_code(html) == []

@@ -121,11 +121,11 @@ def test_staff_unlock_an_address_with_the_management_command(client, alice) -> N
     assert log_in(client, "alice", "right-password").status_code == 302
 
 
-def test_staff_see_and_unlock_attempts_in_the_admin(client, alice, admin_user) -> None:
+def test_staff_see_and_unlock_attempts_in_the_admin(client, client_for, alice, admin_user) -> None:
     for n in range(PER_USERNAME):
         log_in(client, "alice", f"guess-{n}")
     attempt = AccessAttempt.objects.get(username="alice")
-    client.force_login(admin_user)
+    client = client_for(admin_user)
     listing = client.get(reverse("admin:axes_accessattempt_changelist"))
     assert listing.status_code == 200 and "alice" in listing.content.decode()
     delete = reverse("admin:axes_accessattempt_delete", args=[attempt.pk])
