@@ -43,9 +43,9 @@ def forbidden_records(caplog) -> list[logging.LogRecord]:
     ],
 )
 def test_a_403_is_one_line_naming_user_path_and_permission(
-    client, outsider, caplog, method, url, permission
+    client_for, outsider, caplog, method, url, permission
 ) -> None:
-    client.force_login(outsider)
+    client = client_for(outsider)
     path = url()
     with caplog.at_level(logging.WARNING, logger="django.request"):
         response = getattr(client, method)(path)
@@ -58,8 +58,8 @@ def test_a_403_is_one_line_naming_user_path_and_permission(
     assert "Traceback" not in caplog.text
 
 
-def test_the_staff_page_logs_one_line_too(client, editor, caplog) -> None:
-    client.force_login(editor)  # not staff
+def test_the_staff_page_logs_one_line_too(client_for, editor, caplog) -> None:
+    client = client_for(editor)  # not staff
     with caplog.at_level(logging.WARNING, logger="django.request"):
         assert client.get(reverse("cluster")).status_code == 403
     [record] = forbidden_records(caplog)
