@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -380,25 +381,60 @@ class _LineCounter:
             text, self.pending_cr = text[:-1], "\r"
         if not text:
             return
-        self.scan.ends_with_newline = text[-1] in "\r\n"
+        scan = self.scan
+        scan.ends_with_newline = text[-1] in "\r\n"
         if text.isascii():
             breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
             if breaks:
                 self._end_line()
                 self.line += breaks - 1
-                self.scan.line_breaks += breaks - 1
+                scan.line_breaks += breaks - 1
             return
-        for index, part in enumerate(LINE_BREAK.split(text)):
-            if index:
-                self._end_line()
-            if part.isascii():
-                continue
-            if UNDECODABLE.search(part):
-                self.undecodable = True
-                if self.keep_sample and len(self.scan.sample) < SAMPLE_SIZE:
-                    self.scan.sample += part.encode("utf-8", "surrogateescape") + b"\n"
-            else:
-                self.non_ascii = True
+        # Sorted with list operations rather than a loop: a file has millions of lines.
+        parts = _split_lines(text)
+        plain = list(map(str.isascii, parts))
+        if _has_marks(text):
+            bad = [
+                not ascii and bool(UNDECODABLE.search(part))
+                for part, ascii in zip(parts, plain, strict=True)
+            ]
+        else:
+            bad = [False] * len(parts)
+        # The first part continues the current line; the last may go on in the next chunk.
+        self._note(parts[0], plain[0], bad[0])
+        if len(parts) == 1:
+            return
+        self._end_line()
+        middle = len(parts) - 2
+        bad_lines = bad[1:-1].count(True)
+        scan.undecodable_lines += bad_lines
+        scan.non_ascii_lines += plain[1:-1].count(False) - bad_lines
+        index = 0
+        while bad_lines and (len(scan.first_undecodable) < 3 or self._wants_sample()):
+            try:
+                index = bad.index(True, index + 1, len(parts) - 1)
+            except ValueError:
+                break
+            if len(scan.first_undecodable) < 3:
+                scan.first_undecodable.append(self.line + index - 1)
+            self._sample(parts[index])
+        self.line += middle
+        scan.line_breaks += middle
+        self._note(parts[-1], plain[-1], bad[-1])
+
+    def _note(self, part: str, plain: bool, bad: bool) -> None:
+        if bad:
+            self.undecodable = True
+            self._sample(part)
+        elif not plain:
+            self.non_ascii = True
+
+    def _wants_sample(self) -> bool:
+        return self.keep_sample and len(self.scan.sample) < SAMPLE_SIZE
+
+    def _sample(self, part: str) -> None:
+        if self._wants_sample():
+            self.scan.sample += part.encode("utf-8", "surrogateescape") + b"\n"
 
     def _end_line(self) -> None:
         scan = self.scan
@@ -419,6 +455,21 @@ class _LineCounter:
             self.scan.line_breaks -= 1
 
 
+def _split_lines(text: str) -> list[str]:
+    """The text cut at its line breaks (LF, CRLF, CR), as LINE_BREAK.split but faster."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _has_marks(text: str) -> bool:
+    """Whether the text holds marks of undecodable bytes (lone surrogates; decoded text never
+    does), as UNDECODABLE.search but faster."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _scan(file: Any, encoding: str, max_bytes: int) -> _Scan:
     """One streaming pass: hash, size, decoded start, line count, and the lines that do not
     decode in `encoding` (kept as marks, see UNDECODABLE). Raises UploadRejected when the file
@@ -426,7 +477,7 @@ def _scan(file: Any, encoding: str, max_bytes: int) -> _Scan:
     _rewind(file)
     scan = _Scan(encoding=encoding)
     digest = hashlib.sha256()
-    decoder = codecs.getincrementaldecoder(encoding)(errors=MARK_UNDECODABLE)
+    decoder = codecs.getincrementaldecoder(encoding)(errors=undecodable_errors(encoding))
     counter = _LineCounter(scan, keep_sample=encoding == "utf-8")
     while chunk := _read(file, CHUNK_SIZE):
         scan.file_size += len(chunk)
@@ -503,7 +554,8 @@ def _word_fit(sample: bytes, encoding: str) -> int:
     """How well the non-ASCII characters of the decoded sample sit inside words.
 
     +1 for a letter between two ASCII letters; -1 for an upper-case letter right after a
-    lower-case one, a symbol (not punctuation) between two letters, or an undecodable byte.
+    lower-case one, a symbol (not punctuation) between two letters, a character text hardly
+    ever holds, or an undecodable byte.
     A wrong Western code page turns accented letters into symbols and capitals.
     """
     text = sample.decode(encoding, MARK_UNDECODABLE)
@@ -511,7 +563,7 @@ def _word_fit(sample: bytes, encoding: str) -> int:
     for index, char in enumerate(text):
         if char.isascii():
             continue
-        if UNDECODABLE.match(char):
+        if UNDECODABLE.match(char) or _unlikely_in_text(char):
             score -= 1
             continue
         before = text[index - 1] if index else " "
@@ -526,6 +578,15 @@ def _word_fit(sample: bytes, encoding: str) -> int:
         elif letter_before and letter_after and not unicodedata.category(char).startswith("P"):
             score -= 1
     return score
+
+
+def _unlikely_in_text(char: str) -> bool:
+    """Characters text hardly ever holds but a wrong code page often makes: spacing accents
+    (¯ ¸ ˆ ˜), math symbols, private use (Apple's logo), ligatures, the dotless i."""
+    category = unicodedata.category(char)
+    if category == "Sm":
+        return char not in "±×÷"
+    return category in ("Sk", "Co", "Cc") or char in "ﬁﬂı◊"
 
 
 def _decode_head(head: bytes, encoding: str) -> str:
@@ -554,6 +615,20 @@ def _header_line(text_head: str, encoding: str) -> str:
             "Save the file again as CSV UTF-8 and upload it."
         )
     return header_line
+
+
+def undecodable_errors(encoding: str) -> str:
+    """The decoding error handler for `encoding` that marks bytes that are not text.
+
+    Python's own surrogateescape marks them as MARK_UNDECODABLE does and, written in C, keeps
+    a file with a million bad bytes fast; it can mark bytes from 0x80 up only, which are all
+    the bytes UTF-8 and single-byte code pages cannot decode. Other encodings get the mark.
+    """
+    info = codecs.lookup(encoding)
+    module = sys.modules.get(info.incrementaldecoder.__module__ or "")
+    if info.name in ("utf-8", "utf-8-sig") or hasattr(module, "decoding_table"):
+        return "surrogateescape"
+    return MARK_UNDECODABLE
 
 
 def _mark_undecodable(error: UnicodeError) -> tuple[str, int]:

@@ -18,12 +18,12 @@ from typing import IO, Any
 from django.conf import settings
 
 from imports.intake import (
-    MARK_UNDECODABLE,
     UNDECODABLE,
     Header,
     UploadRejected,
     encoding_label,
     map_header,
+    undecodable_errors,
 )
 from imports.models import ImportErrorRecord, ImportJob
 
@@ -128,7 +128,8 @@ def read_records(
     binary: IO[bytes], encoding: str, delimiter: str
 ) -> tuple[Header, Iterator[Record], IO[str]]:
     """The header and records of a CSV byte stream, as the upload checks found it encoded."""
-    text = io.TextIOWrapper(binary, encoding=encoding, errors=MARK_UNDECODABLE, newline="")
+    errors = undecodable_errors(encoding)
+    text = io.TextIOWrapper(binary, encoding=encoding, errors=errors, newline="")
     tap = LineTap(text)
     reader = csv.reader(tap, delimiter=delimiter)
     try:

@@ -66,7 +66,7 @@ PROFILE = "fuzz-long" if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz-long" els
 # Examples per test: in memory (reader and row checks), through the database (an import),
 # through the web page or the command.
 EXAMPLES = {
-    "fuzz": {"memory": 300, "database": 25, "surface": 10},
+    "fuzz": {"memory": 400, "database": 30, "surface": 12},
     "fuzz-long": {"memory": 100_000, "database": 1_500, "surface": 300},
 }[PROFILE]
 
@@ -146,6 +146,22 @@ def sample_files(draw: st.DrawFn) -> bytes:
         else:
             data = data[:position] + data[position + draw(st.integers(1, 20)) :]
     return data
+
+
+@st.composite
+def sample_variants(draw: st.DrawFn) -> tuple[bytes, list[list[str]]]:
+    """A docs/samples file saved as a spreadsheet program may save it, unharmed, with the rows
+    it holds: any delimiter, line ending and encoding that can hold its text."""
+    rows = list(csv.reader(io.StringIO(draw(st.sampled_from(SAMPLE_TEXTS)))))
+    count = draw(st.integers(1, 40))
+    start = draw(st.integers(1, max(len(rows) - count, 1)))
+    rows = [rows[0], *rows[start : start + count]]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=draw(st.sampled_from([",", ";", "\t", "|"])))
+    writer.writerows(rows)
+    text = buffer.getvalue().replace("\r\n", draw(st.sampled_from(["\n", "\r\n", "\r"])))
+    encoding = draw(st.sampled_from([e for e in ENCODINGS if e != "latin-1"]))
+    return text.encode(encoding), rows
 
 
 CSV_ALPHABET = st.sampled_from(
@@ -247,6 +263,39 @@ def check_import(data: bytes, uploader: User) -> None:
 @example(data=b"name\n" + "Café\n".encode() * 30 + "Crème\n".encode("cp1252"))
 def test_upload_check_reader_and_row_checks_in_memory(data: bytes) -> None:
     check_in_memory(data)
+
+
+@pytest.mark.django_db
+@sized("memory")
+@given(variant=sample_variants())
+def test_sample_files_read_back_exactly_in_any_encoding_delimiter_and_line_ending(
+    variant: tuple[bytes, list[list[str]]],
+) -> None:
+    data, rows = variant
+    info = inspect_upload(io.BytesIO(data))
+    header, records, stream = read_records(io.BytesIO(data), info.encoding, info.delimiter)
+    with stream:
+        assert [record.cells for record in records] == rows[1:]
+    assert header.width == len(rows[0])
+
+
+@sized("memory")
+@given(data=FILES.filter(bool), chunk_size=st.integers(1, 64))
+def test_the_upload_scan_sorts_lines_as_a_plain_reading_does(data: bytes, chunk_size: int) -> None:
+    """The scan that decides the encoding reads in chunks with list tricks for speed; with tiny
+    chunks (so lines, CR LF pairs and UTF-8 sequences straddle them) it must find what a
+    line-by-line reading of the whole file finds."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(intake, "CHUNK_SIZE", chunk_size)
+        scan = intake._scan(io.BytesIO(data), "utf-8", len(data))
+    text = data.decode("utf-8", "surrogateescape")
+    lines = intake.LINE_BREAK.split(text)
+    breaks = len(lines) - 1
+    bad = [number for number, line in enumerate(lines, 1) if intake.UNDECODABLE.search(line)]
+    good = [line for line in lines if not line.isascii() and not intake.UNDECODABLE.search(line)]
+    assert (scan.line_breaks, scan.ends_with_newline) == (breaks, text.endswith(("\r", "\n")))
+    assert (scan.undecodable_lines, scan.first_undecodable) == (len(bad), bad[:3])
+    assert scan.non_ascii_lines == len(good)
 
 
 @pytest.mark.django_db
