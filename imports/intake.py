@@ -514,9 +514,12 @@ def _choose_encoding(scan: _Scan) -> tuple[str, list[str]]:
         return "utf-8", []
     lines = "line" if bad == 1 else "lines"
     if bad * UTF8_SHARE <= bad + good:
+        if bad == 1:
+            return "utf-8", [
+                "1 line of the file is not valid UTF-8; its row is listed as an error."
+            ]
         return "utf-8", [
-            f"{bad} {lines} of the file {'is' if bad == 1 else 'are'} not valid UTF-8; "
-            "the rows they belong to are listed as errors."
+            f"{bad} lines of the file are not valid UTF-8; their rows are listed as errors."
         ]
     if good * UTF8_SHARE <= bad + good:
         encoding = _guess_8bit_encoding(bytes(scan.sample))

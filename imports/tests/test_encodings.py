@@ -110,7 +110,7 @@ def test_utf8_file_with_one_latin1_row_is_utf8_and_that_row_is_an_error(run_csv:
     import_job = run_csv(data)
     assert import_job.encoding == "utf-8"
     assert import_job.warnings == [
-        "1 line of the file is not valid UTF-8; the rows they belong to are listed as errors."
+        "1 line of the file is not valid UTF-8; its row is listed as an error."
     ]
     assert counts(import_job) == ("completed", 1001, 1000, 1)
     error = import_job.errors.get()

@@ -298,3 +298,12 @@ def test_a_lone_symbol_letter_decides_between_mac_roman_and_windows_1252(encodin
     ("¯ 40 mm"), as no accented letter sits inside a word to tell them apart."""
     data = 'name,notes\nHinge v1,"PETG, 0.15 mm; Ø 40 mm insert"\n'.encode(encoding)
     assert inspect_bytes(data).encoding == encoding
+
+
+def test_a_few_lines_that_are_not_utf8_are_counted_in_the_warning() -> None:
+    data = b"name\n" + "Café\n".encode() * 40 + "Crème\nNoël\n".encode("cp1252")
+    info = inspect_bytes(data)
+    assert info.encoding == "utf-8"
+    assert info.warnings == [
+        "2 lines of the file are not valid UTF-8; their rows are listed as errors."
+    ]
