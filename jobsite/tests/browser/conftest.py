@@ -118,12 +118,49 @@ def log_in(context, live_app: LiveApp):
     return page
 
 
+# Every page reports Content-Security-Policy violations back to the test, which fails on any:
+# the app must work under its own policy (no inline scripts, handlers, styles or eval).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportCspViolation(
+    `${event.violatedDirective} blocked ${event.blockedURI || "inline"} on ${location.pathname}`
+  );
+});
+"""
+
+
+CSP_VIOLATIONS: dict[int, list[str]] = {}  # id(context) -> what it reported
+
+
+def new_context(browser, live_app: LiveApp, **options):
+    """A browser context on the live app that records CSP violations, from the page events
+    and from Chromium's "Refused to ..." console errors; close it with close_checking_csp."""
+    options.setdefault("viewport", {"width": 1400, "height": 900})
+    context = browser.new_context(base_url=live_app.url, **options)
+    context.set_default_timeout(15_000)
+    violations = CSP_VIOLATIONS[id(context)] = []
+    context.expose_function("reportCspViolation", lambda text: violations.append(text))
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+
+    def on_console(message) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            violations.append(message.text)
+
+    context.on("console", on_console)
+    return context
+
+
+def close_checking_csp(context) -> None:
+    violations = CSP_VIOLATIONS.pop(id(context))
+    context.close()
+    assert not violations, f"Content-Security-Policy violations: {violations}"
+
+
 @pytest.fixture
 def context(browser, live_app: LiveApp):
-    context = browser.new_context(base_url=live_app.url, viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(15_000)
+    context = new_context(browser, live_app)
     yield context
-    context.close()
+    close_checking_csp(context)
 
 
 @pytest.fixture

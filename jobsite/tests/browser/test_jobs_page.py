@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from jobs.views import PAGE_SIZE
-from jobsite.tests.browser.conftest import log_in
+from jobsite.tests.browser.conftest import close_checking_csp, log_in, new_context
 
 pytestmark = pytest.mark.browser
 
@@ -157,10 +157,7 @@ def test_second_save_from_a_stale_version_shows_the_conflict_and_writes_nothing(
     pages = []
     contexts = []
     for _ in range(2):
-        context = browser.new_context(
-            base_url=live_app.url, viewport={"width": 1400, "height": 900}
-        )
-        context.set_default_timeout(15_000)
+        context = new_context(browser, live_app)
         contexts.append(context)
         pages.append(log_in(context, live_app))
     try:
@@ -198,7 +195,7 @@ def test_second_save_from_a_stale_version_shows_the_conflict_and_writes_nothing(
         expect(dialog.get_by_label("Name:", exact=True)).to_have_value("Conflictjob 1")
     finally:
         for context in contexts:
-            context.close()
+            close_checking_csp(context)
 
 
 def test_cancel_a_job_with_a_reason(page: Page, live_app, make_jobs, screenshot) -> None:
