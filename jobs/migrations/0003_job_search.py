@@ -45,9 +45,7 @@ POSTGRESQL_FORWARD = ["CREATE EXTENSION IF NOT EXISTS pg_trgm"] + [
     for column in SEARCHED_COLUMNS
 ]
 # The extension stays: dropping it could break anything else that came to rely on it.
-POSTGRESQL_BACKWARD = [
-    f"DROP INDEX IF EXISTS job_{column}_trgm_idx" for column in SEARCHED_COLUMNS
-]
+POSTGRESQL_BACKWARD = [f"DROP INDEX IF EXISTS job_{column}_trgm_idx" for column in SEARCHED_COLUMNS]
 
 
 def _run(statements: dict[str, list[str]]):
