@@ -93,6 +93,10 @@ class ImportJob(BackgroundRun):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            # Staff status alone does not let anyone delete imports in bulk (the Cluster page).
+            ("run_retention", "Can run the import retention cleanup now"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=ImportStatus.values), name="import_status_valid"

@@ -167,8 +167,12 @@ def cluster_status(request: HttpRequest) -> TemplateResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def run_retention(request: HttpRequest) -> HttpResponse:
-    """GET: what retention would delete now, with a confirm button. POST: enqueue it."""
+    """GET: what retention would delete now, with a confirm button. POST: enqueue it.
+
+    It deletes imports in bulk, so it takes a permission of its own besides staff status."""
     _staff_only(request)
+    if not request.user.has_perm("imports.run_retention"):
+        raise PermissionDenied("imports.run_retention")
     if request.method == "POST":
         actor = f"user:{request.user.get_username()}"
         task_id = async_task(SCHEDULE_FUNC, actor=actor, group=SCHEDULE_NAME)

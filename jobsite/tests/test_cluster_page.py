@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 from django_q.brokers import get_broker
@@ -31,6 +31,13 @@ def empty_queue(db: None) -> Iterator[None]:
 def staff(db: None) -> User:
     """Staff without being a superuser: the page needs is_staff, nothing more."""
     return User.objects.create_user("operator", password="pw-operator", is_staff=True)
+
+
+@pytest.fixture
+def retention_operator(staff: User) -> User:
+    """Staff who may also run retention (jobsite/tests/test_retention_permission.py)."""
+    staff.user_permissions.add(Permission.objects.get(codename="run_retention"))
+    return staff
 
 
 def fail_task(n: int) -> Task:
@@ -136,14 +143,14 @@ def test_schedule_last_run_is_shown(client_for: Callable[..., Client], staff: Us
 
 
 def test_run_retention_asks_for_confirmation_first(
-    client_for: Callable[..., Client], staff: User
+    client_for: Callable[..., Client], retention_operator: User
 ) -> None:
     ImportJob.objects.create(
         original_filename="old.csv",
         status=ImportStatus.COMPLETED,
         completed_at=timezone.now() - timedelta(days=365),
     )
-    client = client_for(staff)
+    client = client_for(retention_operator)
 
     page = client.get(RETENTION)
     modal = client.get(RETENTION, headers={"HX-Request": "true"})
@@ -160,9 +167,9 @@ def test_run_retention_asks_for_confirmation_first(
 
 
 def test_run_retention_post_enqueues_the_cleanup(
-    client_for: Callable[..., Client], staff: User
+    client_for: Callable[..., Client], retention_operator: User
 ) -> None:
-    response = client_for(staff).post(RETENTION, follow=True)
+    response = client_for(retention_operator).post(RETENTION, follow=True)
 
     assert response.redirect_chain == [("/cluster/", 302)]
     assert "Retention cleanup queued" in response.content.decode()

@@ -62,20 +62,23 @@ class Command(BaseCommand):
         User = get_user_model()
         user = User.objects.filter(username=DEMO_USERNAME).first()
         stored = credentials_file()
+        password = ""
         if user and stored.exists():
-            username, _, password = stored.read_text().strip().partition(" / ")
-            if username == DEMO_USERNAME and password:
-                return user, password
+            username, _, kept = stored.read_text().strip().partition(" / ")
             # Not a whole login (an older file held the password alone): make a new one.
-        password = secrets.token_urlsafe(12)
+            password = kept if username == DEMO_USERNAME else ""
         if user is None:
             user = User.objects.create_user(DEMO_USERNAME, email="demo@example.com")
-        user.set_password(password)
-        user.is_staff = True
-        user.save()
+        # Every run, so a demo user made before a permission existed gets it too.
         user.user_permissions.set(
             Permission.objects.filter(content_type__app_label__in=["jobs", "imports", "django_q"])
         )
+        if password:
+            return user, password
+        password = secrets.token_urlsafe(12)
+        user.set_password(password)
+        user.is_staff = True
+        user.save()
         stored.parent.mkdir(parents=True, exist_ok=True)
         stored.write_text(login_line(password) + "\n")
         stored.chmod(0o600)
