@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, reset_queries, transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
-from imports.intake import enqueue_import
-from imports.models import ImportErrorRecord, ImportJob, OnError
+from imports.intake import enqueue_import, enqueue_or_log
+from imports.models import ImportErrorRecord, ImportJob, ImportStatus, OnError
 from imports.reading import Record, UnreadableFile, open_records
 from imports.rows import BatchPlan, RowError, RowValidator, plan_batch, reference_key
 from imports.schedules import locked_single_schedule
@@ -77,6 +78,31 @@ class Importer(Runner):
     @classmethod
     def max_attempts(cls) -> int:
         return settings.IMPORT_MAX_ATTEMPTS
+
+    @classmethod
+    def reason_to_wait(cls, run: ImportJob) -> str | None:
+        """One user's imports run IMPORT_MAX_RUNNING_PER_USER at a time, 0 for no limit
+        (docs/csv-import.md, "Limits")."""
+        limit = settings.IMPORT_MAX_RUNNING_PER_USER
+        if limit <= 0 or run.created_by_id is None:
+            return None
+        # Two workers starting two imports of one user would each count the other's as not
+        # yet running: the user's row makes them take turns (SQLite serialises writers anyway).
+        lock_user(run.created_by_id)
+        running = (
+            ImportJob.objects.filter(
+                created_by_id=run.created_by_id,
+                status=ImportStatus.PROCESSING,
+                lease_expires_at__gt=timezone.now(),
+            )
+            .exclude(pk=run.pk)
+            .count()
+        )
+        if running < limit:
+            return None
+        if running == 1:
+            return "1 of your imports is running; this one starts when it ends."
+        return f"{running} of your imports are running; this one starts when one of them ends."
 
     # The run ------------------------------------------------------------------------
     def work(self) -> None:
@@ -235,6 +261,30 @@ class Importer(Runner):
             self.stream = None
 
 
+# --- Imports waiting for their turn -------------------------------------------------------
+
+
+def lock_user(user_id: int) -> None:
+    """Lock the user's row until the transaction ends (not its key: jobs may still name it)."""
+    get_user_model().objects.select_for_update(no_key=True).filter(pk=user_id).exists()
+
+
+def start_next_waiting(user_id: int) -> None:
+    """One of the user's imports ended: enqueue the oldest of theirs waiting for its turn.
+
+    The rest wait for the next import to end, or for the stalled-import sweep."""
+    with transaction.atomic():
+        lock_user(user_id)  # a claim deciding to make one wait has committed by now
+        waiting = (
+            ImportJob.objects.filter(created_by_id=user_id, status=ImportStatus.PENDING)
+            .exclude(waiting_reason="")
+            .order_by("created_at")
+            .first()
+        )
+    if waiting is not None:
+        enqueue_or_log(waiting)
+
+
 # --- Imports whose worker died ------------------------------------------------------------
 
 
@@ -243,8 +293,9 @@ def resume_stalled_imports() -> list[str]:
 
     Processing imports whose worker died (lease expired): the ORM broker re-delivers a killed
     worker's task by itself (after Q_RETRY), the Redis broker never does. And pending imports
-    that never got a task id (the broker was down at upload). A schedule runs this every
-    minute; a spare delivery is harmless, since the claim lets only one worker run an import.
+    without a task id: the broker was down at upload, or a worker told them to wait for their
+    turn. A schedule runs this every minute; a spare delivery is harmless, since the claim lets
+    only one worker run an import.
     """
     resumed = []
     for import_job in ImportJob.objects.stalled():

@@ -77,6 +77,15 @@ class Runner:
         """The message of the completed (or cancelled) run."""
         raise NotImplementedError
 
+    @classmethod
+    def reason_to_wait(cls, run: BackgroundRun) -> str | None:
+        """Why the pending `run` must not start yet, for its page; None to start it.
+
+        Asked inside the claim's transaction, with the run's row locked: a subclass that
+        counts other runs locks what those have in common too, or two workers could both
+        count the same free place."""
+        return None
+
     def close(self) -> None:
         """Release what the work holds open (files); called before the run ends."""
 
@@ -99,6 +108,8 @@ class Runner:
         Atomic (a locked read and conditional writes in one transaction), so two workers
         never hold one run: a live lease means its worker is still going. Every pickup
         counts an attempt; past `max_attempts()` the run fails instead of running again.
+        A pending run with a `reason_to_wait()` stays pending with that reason and no
+        attempt counted, and loses its task id (used up), so `stalled()` lists it again.
         """
         noun = cls.model.noun
         logger = logging.getLogger(cls.model._meta.app_label)
@@ -141,12 +152,18 @@ class Runner:
                     lease_expires_at=None,
                 )
                 return None
+            if run.status == RunStatus.PENDING:
+                reason = cls.reason_to_wait(run)
+                if reason is not None:
+                    cls.defer(run, reason)
+                    return None
             attempt = run.attempts + 1
             fields = {
                 "attempts": attempt,
                 "lease_owner": owner,
                 "lease_expires_at": cls.lease_until(),
                 "started_at": run.started_at or timezone.now(),
+                "waiting_reason": "",
             }
             if run.status == RunStatus.PENDING:
                 run.transition(
@@ -177,6 +194,19 @@ class Runner:
                 )
             run.refresh_from_db()
         return run
+
+    @classmethod
+    def defer(cls, run: BackgroundRun, reason: str) -> None:
+        """Leave the pending run waiting with `reason`; its task is used up."""
+        reason = reason[: cls.model._meta.get_field("waiting_reason").max_length]
+        cls.model._default_manager.filter(pk=run.pk).update(
+            waiting_reason=reason, task_id="", updated_at=timezone.now()
+        )
+        if reason != run.waiting_reason:  # not again at every pickup while it waits
+            run.logger.info(
+                f"{run.noun} waiting to start: {run.noun}_id={run.pk} reason={reason}",
+                extra={**run.log_ids, "reason": reason},
+            )
 
     def execute(self) -> None:
         """Work the claimed run and end it: completed, cancelled, failed, or left to the

@@ -6,6 +6,8 @@ task queue only says "run this id". jobs.runner.Runner is the worker's side:
 - claim: one worker at a time holds a run, through a lease (owner + expiry) it renews with
   every step; an expired lease means the worker died and another one may resume.
 - attempts: every pickup counts one; past the cap the run fails instead of running again.
+- waiting: a run may be told to wait before it starts (Runner.reason_to_wait, say a limit on
+  runs at once); it stays pending with the reason, no attempt counted, until picked up again.
 - steps: each is one transaction that first checks the lease (the fence: the row must still
   be at this worker's version, processing, with no cancel request) and last saves the
   progress counters and checkpoint with a version bump. A resumed run starts after the
@@ -59,7 +61,8 @@ def actor_label(actor: Any) -> str:
 class RunQuerySet(models.QuerySet):
     def stalled(self) -> RunQuerySet:
         """Runs left without a live task: processing ones whose worker died (lease expired),
-        and pending ones that never got a task id (the broker was down when they were made)."""
+        and pending ones without a task id (the broker was down when they were made, or a
+        worker used their task up telling them to wait)."""
         now = timezone.now()
         return self.filter(
             Q(status=RunStatus.PROCESSING, lease_expires_at__lt=now)
@@ -99,6 +102,8 @@ class BackgroundRun(models.Model):
     # lease with every step, so an expired lease means the worker died and another may resume.
     lease_owner = models.CharField(max_length=LEASE_OWNER_MAX, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Why the last worker to pick the pending run up did not start it; cleared when it starts.
+    waiting_reason = models.CharField(max_length=255, blank=True, default="")
 
     objects = RunQuerySet.as_manager()
 

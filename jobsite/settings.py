@@ -303,6 +303,7 @@ IMPORT_MAX_UPLOAD_MB = env_int("IMPORT_MAX_UPLOAD_MB", 100)
 IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 1000)
 IMPORT_MAX_STORED_ERRORS = env_int("IMPORT_MAX_STORED_ERRORS", 10_000)
 IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 3)
+IMPORT_MAX_RUNNING_PER_USER = env_int("IMPORT_MAX_RUNNING_PER_USER", 2)  # 0: no limit
 # Past this many unparseable rows an import fails: the file is not CSV of the expected shape.
 IMPORT_MAX_PARSE_ERRORS = env_int("IMPORT_MAX_PARSE_ERRORS", 1000)
 # A worker renews its claim on an import with every batch; a claim older than this means the
