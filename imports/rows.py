@@ -58,6 +58,7 @@ class RowValidator:
         self.positions = header.positions
         self.printers = {printer.name: printer for printer in Printer.objects.all()}
         self.printers_folded = {name.casefold(): p for name, p in self.printers.items()}
+        self.printers_by_id = {printer.pk: printer for printer in self.printers.values()}
 
     def values(self, cells: list[str]) -> dict[str, str | None]:
         return {column: cells[index].strip() or None for column, index in self.positions.items()}
@@ -173,10 +174,16 @@ def plan_batch(
     wanted = {ref for _, _, ref, key in candidates if ref and key not in seen}
     existing: dict[str, Job] = {}
     if wanted:
-        query = Job.objects.filter(reference__in=wanted)
+        # What an update's status rules and event diff read of a job comes with it: its
+        # canceller joined, its printer from the validator's (no query per job).
+        query = Job.objects.filter(reference__in=wanted).select_related("cancelled_by")
         if lock:
-            query = query.select_for_update()
-        existing = {found.reference: found for found in query}
+            query = query.select_for_update(of=("self",))
+        for found in query:
+            printer = validator.printers_by_id.get(found.printer_id)
+            if printer is not None:
+                found.printer = printer
+            existing[found.reference] = found
     for record, values, reference, key in candidates:
         plan.rows += 1
         errors: list[tuple[str, str, str]] = []

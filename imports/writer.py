@@ -1,8 +1,17 @@
-"""Writing an import's jobs: new ones with multi-row INSERTs, existing ones through the
-job's own rules. Both write one event per job, as every other surface does.
+"""Writing an import's jobs, one batch at a time, in the caller's transaction.
 
 `insert_jobs(new_jobs, ...)` and `update_jobs(updates, ...)` take rows that `imports.rows`
-has already checked, and return how many jobs they wrote. The caller holds the transaction.
+has already checked, write one event per job they write (as every other surface does), and
+return how many jobs they wrote. A batch takes a few statements, whatever its size:
+
+- new jobs and their `imported` events: on PostgreSQL with COPY (the new keys are drawn
+  from the job table's sequence first, so that each event can name its job), elsewhere with
+  multi-row INSERTs;
+- changed jobs: each change is worked out by the job's own rules (`Job.assign_changes`: the
+  status through jobs.status with its side effects, and the event diff), then a single
+  UPDATE writes them all, checking and raising each job's version: on PostgreSQL from a
+  temporary table filled with COPY, elsewhere one prepared statement run for every row
+  (executemany). Their `updated` events are written like the new jobs'.
 """
 
 from __future__ import annotations
@@ -12,16 +21,31 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models
+from django.db import IntegrityError, connection, models
 
 from imports.models import ImportJob
 from jobs.models import EDITABLE_FIELDS, Job, JobEvent, creation_diff
-from jobs.status import creation_side_effects
+from jobs.status import STATUS_SIDE_EFFECT_FIELDS, creation_side_effects
 
 # PostgreSQL's wire protocol counts a statement's parameters in 16 bits.
 POSTGRESQL_MAX_PARAMS = 65535
 # Clean values of these fields are what the database driver takes, as they are.
 PASS_THROUGH = (models.CharField, models.TextField, models.IntegerField, models.BooleanField)
+# What an update writes: every field an import row or a status change can set, and the
+# edit's own record. Writing all of them for every changed job keeps a batch to one
+# statement; the jobs are locked, so the fields that did not change go back as they were.
+UPDATE_FIELDS = (*EDITABLE_FIELDS, *STATUS_SIDE_EFFECT_FIELDS, "updated_at", "updated_by")
+JOB_TABLE = Job._meta.db_table
+CHANGES_TABLE = "import_job_changes"
+
+
+class JobChangedMeanwhile(IntegrityError):
+    """A job's version moved between the batch's read and its write.
+
+    It cannot while the batch's transaction holds its jobs locked (on SQLite, the whole
+    database); if it ever does, the batch is rolled back and, like any other write
+    conflict of an import, planned again once from fresh data.
+    """
 
 
 def insert_jobs(
@@ -70,36 +94,106 @@ def insert_jobs(
 
 def update_jobs(updates: list[tuple[Job, dict[str, Any]]], *, actor: Any, at: datetime) -> int:
     """Apply rows to existing jobs (locked by the caller): the status through the status
-    rules, one `updated` event each; return how many changed.
+    rules, one `updated` event each, the version up by one; return how many changed.
 
     A row that changes nothing writes nothing (the caller counts it as skipped).
     """
-    changed_jobs: list[Job] = []
-    events: list[JobEvent] = []
-    fields: set[str] = set()
-    for found, clean in updates:
-        touched, diff = found.assign_changes(clean, actor=actor, at=at)
+    changed: dict[tuple[str, ...], list[Job]] = {}  # by the fields they change
+    events: list[dict[str, Any]] = []
+    kind = JobEvent.Kind.UPDATED.value
+    for job, clean in updates:
+        touched, diff = job.assign_changes(clean, actor=actor, at=at)
         if not diff:
             continue
-        found.updated_at = at
-        found.updated_by = actor
-        found.version += 1
-        fields.update(touched)
-        changed_jobs.append(found)
+        job.updated_at = at
+        job.updated_by = actor
+        changed.setdefault(tuple(sorted(touched)), []).append(job)
         events.append(
-            JobEvent(
-                job=found, actor=actor, kind=JobEvent.Kind.UPDATED, changes=diff, created_at=at
+            {"job": job.pk, "actor": actor, "kind": kind, "changes": diff, "created_at": at}
+        )
+    if not events:
+        return 0
+    written = _update_versioned(changed)
+    if written != len(events):
+        raise JobChangedMeanwhile(
+            f"{len(events) - written} of {len(events)} jobs changed while being imported."
+        )
+    for jobs in changed.values():
+        for job in jobs:
+            job.version += 1
+    _insert(JobEvent, events)
+    return len(events)
+
+
+# --- Statements --------------------------------------------------------------------------
+
+
+def _update_versioned(changed: dict[tuple[str, ...], list[Job]]) -> int:
+    """Write the changed fields of the jobs, each where it still has the version it was
+    read with, and raise that version by one; return how many jobs were written.
+
+    `changed` groups the jobs by the fields they change. PostgreSQL writes a whole new row
+    version whatever an UPDATE sets, so one statement writes every UPDATE_FIELDS of them
+    all. SQLite rewrites the index entries of every column an UPDATE sets, changed or not,
+    so each group gets a statement that sets its own fields (a handful per batch: the rows
+    of one file tend to change the same columns).
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            jobs = [job for group in changed.values() for job in group]
+            return _update_from_copy(cursor, jobs, UPDATE_FIELDS)
+        written = 0
+        for touched, jobs in changed.items():
+            fields, rows = _update_rows(jobs, (*touched, "updated_at", "updated_by"))
+            assignments = ", ".join(f"{column} = %s" for column in fields)
+            cursor.executemany(
+                f"UPDATE {JOB_TABLE} SET {assignments}, version = version + 1 "
+                "WHERE id = %s AND version = %s",
+                [(*values, key, version) for key, version, *values in rows],
+            )
+            written += cursor.rowcount
+        return written
+
+
+def _update_from_copy(cursor: Any, jobs: list[Job], names: tuple[str, ...]) -> int:
+    """PostgreSQL: COPY the jobs' new values into a temporary table, then one UPDATE … FROM."""
+    columns, rows = _update_rows(jobs, names)
+    # The temporary table lives until the transaction ends; dropping it first keeps a second
+    # batch in the same transaction (as in tests) from finding the first one's rows.
+    cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{CHANGES_TABLE}")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {CHANGES_TABLE} ON COMMIT DROP AS "
+        f"SELECT id, version, {', '.join(columns)} FROM {JOB_TABLE} WITH NO DATA"
+    )
+    _copy(cursor, CHANGES_TABLE, ["id", "version", *columns], rows)
+    assignments = ", ".join(f"{column} = changes.{column}" for column in columns)
+    cursor.execute(
+        f"UPDATE {JOB_TABLE} AS job SET {assignments}, version = job.version + 1 "
+        f"FROM {CHANGES_TABLE} AS changes "
+        "WHERE job.id = changes.id AND job.version = changes.version"
+    )
+    return cursor.rowcount
+
+
+def _update_rows(jobs: list[Job], names: tuple[str, ...]) -> tuple[list[str], list[tuple]]:
+    """The quoted columns of fields `names`, and per job (key, version, *database values)."""
+    fields = [Job._meta.get_field(name) for name in names]
+    converters = [_to_db(field) for field in fields]
+    rows = []
+    for job in jobs:
+        values = [getattr(job, field.attname) for field in fields]
+        rows.append(
+            (
+                job.pk,
+                job.version,
+                *[
+                    value if to_db is None else to_db(value)
+                    for value, to_db in zip(values, converters, strict=True)
+                ],
             )
         )
-    if changed_jobs:
-        Job.objects.bulk_update(
-            changed_jobs, [*sorted(fields), "updated_at", "updated_by", "version"]
-        )
-        JobEvent.objects.bulk_create(events)
-    return len(changed_jobs)
-
-
-# --- Multi-row INSERTs -------------------------------------------------------------------
+    quote = connection.ops.quote_name
+    return [quote(field.column) for field in fields], rows
 
 
 def _insert(
@@ -113,29 +207,65 @@ def _insert(
     """
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     columns = [(field.name, field.get_default(), _to_db(field)) for field in fields]
+    values = []
+    for row in rows:
+        found = [row.get(name, default) for name, default, _ in columns]
+        values.append(
+            [
+                value if to_db is None else to_db(value)
+                for value, (_, _, to_db) in zip(found, columns, strict=True)
+            ]
+        )
     quote = connection.ops.quote_name
-    names = ", ".join(quote(field.column) for field in fields)
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    per_statement = max(1, _max_query_params() // len(fields))
-    ids: list[Any] = []
+    table = model._meta.db_table
+    pk_column = model._meta.pk.column
+    names = [quote(field.column) for field in fields]
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            sql = (
-                f"INSERT INTO {quote(model._meta.db_table)} ({names}) "
-                f"VALUES {', '.join([row_sql] * len(chunk))}"
-            )
-            params = []
-            for row in chunk:
-                for name, default, to_db in columns:
-                    value = row.get(name, default)
-                    params.append(value if to_db is None else to_db(value))
+        if connection.vendor == "postgresql":
+            ids: list[Any] = []
             if returning:
-                cursor.execute(f"{sql} RETURNING {quote(model._meta.pk.column)}", params)
-                ids += [found[0] for found in cursor.fetchall()]
-            else:
-                cursor.execute(sql, params)
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                    [table, pk_column, len(values)],
+                )
+                ids = [found[0] for found in cursor.fetchall()]
+                names.insert(0, quote(pk_column))
+                for row, new_id in zip(values, ids, strict=True):
+                    row.insert(0, new_id)
+            _copy(cursor, quote(table), names, values)
+            return ids
+        return _insert_statements(cursor, quote(table), names, values, quote(pk_column), returning)
+
+
+def _insert_statements(
+    cursor: Any, table: str, names: list[str], rows: list[list[Any]], pk: str, returning: bool
+) -> list[Any]:
+    """Multi-row INSERTs of as many rows as the database takes parameters for."""
+    row_sql = "(" + ", ".join(["%s"] * len(names)) + ")"
+    per_statement = max(1, _max_query_params() // len(names))
+    ids: list[Any] = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join([row_sql] * len(chunk))}"
+        params = [value for row in chunk for value in row]
+        if returning:
+            cursor.execute(f"{sql} RETURNING {pk}", params)
+            ids += [found[0] for found in cursor.fetchall()]
+        else:
+            cursor.execute(sql, params)
     return ids
+
+
+def _copy(cursor: Any, table: str, names: list[str], rows: list[Any]) -> None:
+    """COPY `rows` into `table` (PostgreSQL): no statement to parse per row or per value.
+
+    The driver's cursor does it; its errors are made Django's, as a statement's would be
+    (a duplicate reference is an IntegrityError the import plans its batch again for).
+    """
+    with connection.wrap_database_errors:
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
 def _to_db(field: models.Field) -> Callable[[Any], Any] | None:
@@ -148,9 +278,11 @@ def _to_db(field: models.Field) -> Callable[[Any], Any] | None:
     if isinstance(field, PASS_THROUGH) and not field.is_relation:
         return None
     if isinstance(field, models.JSONField):  # values are dicts: nothing to remember them by
-        return lambda value: field.get_db_prep_save(value, connection)
+        return lambda value: connection.ops.adapt_json_value(value, field.encoder)
     if field.is_relation:
         target = field.target_field
+        if isinstance(target, PASS_THROUGH):  # an integer key, as the driver takes it
+            return lambda value: value.pk if isinstance(value, models.Model) else value
 
         def convert(value: Any) -> Any:
             if isinstance(value, models.Model):
