@@ -104,12 +104,15 @@ class JobAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Job, form: JobForm, change: bool) -> None:
         if change:
             obj.apply_changes(
-                form.changes(), actor=request.user, expected_version=form.cleaned_data["version"]
+                form.changes(),
+                actor=request.user,
+                origin=JobEvent.Origin.ADMIN,
+                expected_version=form.cleaned_data["version"],
             )
         else:
             for name, value in form.changes().items():
                 setattr(obj, name, value)
-            obj.insert(actor=request.user)
+            obj.insert(actor=request.user, origin=JobEvent.Origin.ADMIN)
 
     @admin.action(permissions=["change"], description="Change status…")
     def change_status(
@@ -142,7 +145,7 @@ class JobAdmin(admin.ModelAdmin):
 
         status = form.cleaned_data["status"]
         items = [{"id": job.pk, "status": status} for job in jobs]
-        response = bulk_update_status(items, actor=request.user)
+        response = bulk_update_status(items, actor=request.user, origin=JobEvent.Origin.ADMIN)
         label = JobStatus(status).label
         if "error" in response:
             self.message_user(request, response["error"]["message"], messages.ERROR)

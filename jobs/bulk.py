@@ -1,14 +1,17 @@
 """Atomic bulk status update (docs/bulk-status.md): the one implementation behind the list page,
 the Django admin action and `manage.py bulk_update_status`.
 
-`bulk_update_status` never raises: it returns the JSON-serialisable response, either
-`{"updated_count", "failed_count", "results"}` or a top-level `{"error": {...}}`.
+Whatever `items` holds, `bulk_update_status` does not raise: it returns the JSON-serialisable
+response, either `{"updated_count", "failed_count", "results"}` or a top-level
+`{"error": {...}}`. Each event of a written batch records the caller's surface (`origin`) and
+the batch's own id (`origin_ref`, the same for every job of the batch).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import uuid
 from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
@@ -48,16 +51,19 @@ MESSAGES = {
 }
 
 
-def bulk_update_status(items: object, *, actor: Any) -> dict[str, Any]:
+def bulk_update_status(items: object, *, actor: Any, origin: str) -> dict[str, Any]:
     """Set the status of up to MAX_ITEMS jobs, all or nothing. `items` is a list of
-    `{"id": int, "status": str}`; `actor` (a user or None for the system) is recorded."""
+    `{"id": int, "status": str}`; `actor` (a user or None for the system) and `origin` (the
+    JobEvent.Origin of the caller's surface) are recorded."""
+    if origin not in JobEvent.Origin.values:
+        raise ValueError(f"Unknown origin {origin!r}.")  # a caller's mistake, not the user's
     request_error = _request_error(items)
     if request_error:
-        _log("rejected", actor, items, error=VALIDATION_ERROR)
+        _log("rejected", actor, origin, items, error=VALIDATION_ERROR)
         return _top_level_error(VALIDATION_ERROR, request_error, retryable=False)
     assert isinstance(items, list)
     if not items:
-        _log("updated", actor, items, failed_count=0)
+        _log("updated", actor, origin, items, failed_count=0)
         return {"updated_count": 0, "failed_count": 0, "results": []}
     ids = [_valid_id(item.get("id")) for item in items]
     try:
@@ -65,24 +71,24 @@ def bulk_update_status(items: object, *, actor: Any) -> dict[str, Any]:
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute(f"SET LOCAL lock_timeout = '{POSTGRES_LOCK_TIMEOUT}'")
-            results, updated = _apply(items, ids, actor=actor, at=timezone.now())
+            results, updated = _apply(items, ids, actor=actor, at=timezone.now(), origin=origin)
     except OperationalError as busy:
         # Busy/locked database, lost connection, lock timeout: the same call may succeed later.
         # An expected condition, so no traceback (it would reach the CLI's stderr).
         logger.warning("bulk status update: database busy: %s", busy)
-        _log("failed", actor, items, error=DB_ERROR)
+        _log("failed", actor, origin, items, error=DB_ERROR)
         return _top_level_error(DB_ERROR, MESSAGES[DB_ERROR], retryable=True)
     except DatabaseError:
         logger.exception("bulk status update: database error")
-        _log("failed", actor, items, error=DB_ERROR)
+        _log("failed", actor, origin, items, error=DB_ERROR)
         message = "The database refused the update. Nothing was changed."
         return _top_level_error(DB_ERROR, message, retryable=False)
     except Exception:
         logger.exception("bulk status update: unexpected error")
-        _log("failed", actor, items, error=INTERNAL_ERROR)
+        _log("failed", actor, origin, items, error=INTERNAL_ERROR)
         return _top_level_error(INTERNAL_ERROR, MESSAGES[INTERNAL_ERROR], retryable=False)
     failed_count = 0 if updated else len(items)
-    _log("updated" if updated else "rolled_back", actor, items, failed_count=failed_count)
+    _log("updated" if updated else "rolled_back", actor, origin, items, failed_count=failed_count)
     return {
         "updated_count": len(items) if updated else 0,
         "failed_count": failed_count,
@@ -120,7 +126,7 @@ def _valid_id(value: object) -> int | None:
 
 
 def _apply(
-    items: list[dict[str, Any]], ids: list[int | None], *, actor: Any, at: datetime
+    items: list[dict[str, Any]], ids: list[int | None], *, actor: Any, at: datetime, origin: str
 ) -> tuple[list[dict[str, Any]], bool]:
     """Check every item against the locked rows; write them all only if every item passes.
 
@@ -167,16 +173,19 @@ def _apply(
         ]
         return results, False
 
-    _write(changed, actor=actor, at=at)
+    _write(changed, actor=actor, at=at, origin=origin)
     return [_result(item, None) for item in items], True
 
 
-def _write(changed: list[tuple[Job, str, list[str]]], *, actor: Any, at: datetime) -> None:
-    """Write the batch stamped `at`: one INSERT for the events and one UPDATE per distinct set
-    of new values. A batch usually needs one or two UPDATEs (say "running, started_at set" and
-    "running, started_at kept"), never one per job; the CASE-per-row statement of
-    QuerySet.bulk_update costs far more to build."""
+def _write(
+    changed: list[tuple[Job, str, list[str]]], *, actor: Any, at: datetime, origin: str
+) -> None:
+    """Write the batch stamped `at` and named by a new id: one INSERT for the events and one
+    UPDATE per distinct set of new values. A batch usually needs one or two UPDATEs (say
+    "running, started_at set" and "running, started_at kept"), never one per job; the
+    CASE-per-row statement of QuerySet.bulk_update costs far more to build."""
     groups: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
+    batch = str(uuid.uuid4())
     events = []
     for job, old_status, touched in changed:
         assert set(touched) <= {"status", *STATUS_SIDE_EFFECT_FIELDS}
@@ -193,6 +202,8 @@ def _write(changed: list[tuple[Job, str, list[str]]], *, actor: Any, at: datetim
                 kind=JobEvent.Kind.CANCELLED if is_cancel else JobEvent.Kind.STATUS_CHANGED,
                 changes={"status": [old_status, job.status]},
                 created_at=at,
+                origin=origin,
+                origin_ref=batch,
             )
         )
     for new_values, pks in groups.items():
@@ -224,17 +235,18 @@ def _top_level_error(code: str, message: str, *, retryable: bool) -> dict[str, A
     return {"error": {"code": code, "message": message, "retryable": retryable}}
 
 
-def _log(outcome: str, actor: Any, items: object, **fields: Any) -> None:
-    """One structured line per call: who, which ids, what happened."""
+def _log(outcome: str, actor: Any, origin: str, items: object, **fields: Any) -> None:
+    """One structured line per call: who, from where, which ids, what happened."""
     size = len(items) if isinstance(items, list) else None
     shown = items[: MAX_ITEMS + 1] if isinstance(items, list) else []
     ids = [_echo(item.get("id")) for item in shown if isinstance(item, dict)]
     actor_name = actor.get_username() if actor is not None else "system"
     details = " ".join(f"{key}={value}" for key, value in fields.items())
     logger.info(
-        "bulk status update %s: actor=%s items=%s ids=%s %s",
+        "bulk status update %s: actor=%s origin=%s items=%s ids=%s %s",
         outcome,
         actor_name,
+        origin,
         size,
         ids,
         details,
@@ -242,6 +254,7 @@ def _log(outcome: str, actor: Any, items: object, **fields: Any) -> None:
             "event": "bulk_status_update",
             "outcome": outcome,
             "actor": actor_name,
+            "origin": origin,
             "items": size,
             "ids": ids,
             **fields,

@@ -133,8 +133,11 @@ class Job(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("jobs:detail", args=[self.pk])
 
-    def insert(self, *, actor: Any, kind: str = "created") -> None:
-        """Save this new job with its `created` (or `imported`) event.
+    def insert(
+        self, *, actor: Any, origin: str, origin_ref: str = "", kind: str = "created"
+    ) -> None:
+        """Save this new job with its `created` (or `imported`) event, which records where it
+        came from: `origin`, a JobEvent.Origin, and for an import which one, `origin_ref`.
 
         A job created in a later status gets that status's side effects at its creation
         time (docs/jobs.md, "Status rules").
@@ -153,6 +156,8 @@ class Job(models.Model):
                 kind=kind,
                 changes=creation_diff({name: getattr(self, name) for name in EDITABLE_FIELDS}),
                 created_at=self.created_at,
+                origin=origin,
+                origin_ref=origin_ref,
             )
 
     @property
@@ -164,11 +169,14 @@ class Job(models.Model):
         changes: dict[str, Any],
         *,
         actor: Any,
+        origin: str,
+        origin_ref: str = "",
         expected_version: int | None = None,
         reason: str = "",
         at: datetime | None = None,
     ) -> JobEvent | None:
-        """Write `changes` (editable fields only) as one version-checked save with one JobEvent.
+        """Write `changes` (editable fields only) as one version-checked save with one JobEvent,
+        which records the surface the change came from (`origin`, `origin_ref`: see JobEvent).
 
         A save that changes nothing writes nothing and returns None. Raises VersionConflict when
         the row moved past `expected_version`, InvalidTransition for a forbidden status change.
@@ -185,7 +193,16 @@ class Job(models.Model):
         if set(diff) == {"status"}:
             is_cancel = self.status == JobStatus.CANCELLED
             kind = JobEvent.Kind.CANCELLED if is_cancel else JobEvent.Kind.STATUS_CHANGED
-        return self._write(touched, diff, kind=kind, actor=actor, at=at, base_version=base_version)
+        return self._write(
+            touched,
+            diff,
+            kind=kind,
+            actor=actor,
+            at=at,
+            base_version=base_version,
+            origin=origin,
+            origin_ref=origin_ref,
+        )
 
     def assign_changes(
         self, changes: dict[str, Any], *, actor: Any, at: datetime, reason: str = ""
@@ -211,13 +228,21 @@ class Job(models.Model):
         return touched, diff
 
     def cancel(
-        self, *, actor: Any, reason: str = "", expected_version: int | None = None
+        self,
+        *,
+        actor: Any,
+        origin: str,
+        origin_ref: str = "",
+        reason: str = "",
+        expected_version: int | None = None,
     ) -> JobEvent:
         if not self.can_cancel:
             raise NotCancellable(self)
         event = self.apply_changes(
             {"status": JobStatus.CANCELLED},
             actor=actor,
+            origin=origin,
+            origin_ref=origin_ref,
             reason=reason.strip()[:255],
             expected_version=expected_version,
         )
@@ -233,6 +258,8 @@ class Job(models.Model):
         actor: Any,
         at: datetime,
         base_version: int,
+        origin: str,
+        origin_ref: str,
     ) -> JobEvent:
         values = {name: getattr(self, name) for name in fields}
         with transaction.atomic():
@@ -243,7 +270,13 @@ class Job(models.Model):
                 latest = Job.objects.with_related().get(pk=self.pk)
                 raise VersionConflict(latest)
             event = JobEvent.objects.create(
-                job=self, actor=actor, kind=kind, changes=diff, created_at=at
+                job=self,
+                actor=actor,
+                kind=kind,
+                changes=diff,
+                created_at=at,
+                origin=origin,
+                origin_ref=origin_ref,
             )
         self.refresh_from_db()
         return event
@@ -275,8 +308,26 @@ class JobEventKind(models.TextChoices):
     IMPORTED = "imported", "Imported"
 
 
+class JobEventOrigin(models.TextChoices):
+    """The surface a change came from (docs/jobs.md, "History"). Events written before
+    origins were recorded have none (""), except imports' `imported` events."""
+
+    UI = "ui", "Web page"
+    ADMIN = "admin", "Admin"
+    CLI = "cli", "Command line"
+    API = "api", "API"
+    MCP = "mcp", "MCP"
+    IMPORT = "import", "Import"
+    BULK = "bulk", "Bulk run"
+
+
+# An import's UUID as text, or another run's id: `jobs` names no model of another app.
+ORIGIN_REF_MAX = 64
+
+
 class JobEvent(models.Model):
     Kind = JobEventKind
+    Origin = JobEventOrigin
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(
@@ -285,15 +336,28 @@ class JobEvent(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     changes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    origin = models.CharField(max_length=10, choices=Origin.choices, blank=True, default="")
+    # Which import (its UUID) or bulk change wrote the event; "" for a single change.
+    origin_ref = models.CharField(max_length=ORIGIN_REF_MAX, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["job", "-created_at"], name="jobevent_job_created_idx")]
+        indexes = [
+            models.Index(fields=["job", "-created_at"], name="jobevent_job_created_idx"),
+            # "The jobs of this import" and "jobs changed from this surface" (jobs.filters):
+            # `job_id IN (SELECT job_id ... WHERE origin = %s [AND origin_ref = %s])` reads
+            # this index alone.
+            models.Index(fields=["origin", "origin_ref", "job"], name="jobevent_origin_job_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind__in=JobEventKind.values),
                 name="jobevent_kind_valid",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(origin__in=["", *JobEventOrigin.values]),
+                name="jobevent_origin_valid",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -188,7 +188,10 @@ def job_edit(request: HttpRequest, pk: int) -> HttpResponse:
         return _render_edit(request, job, form)
     try:
         event = job.apply_changes(
-            form.changes(), actor=request.user, expected_version=form.cleaned_data["version"]
+            form.changes(),
+            actor=request.user,
+            origin=JobEvent.Origin.UI,
+            expected_version=form.cleaned_data["version"],
         )
     except VersionConflict as conflict:
         return _render_edit(request, conflict.latest, form, conflict=True)
@@ -215,6 +218,7 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         job.cancel(
             actor=request.user,
+            origin=JobEvent.Origin.UI,
             reason=form.cleaned_data["reason"],
             expected_version=form.cleaned_data["version"],
         )
@@ -252,7 +256,11 @@ def job_bulk_status(request: HttpRequest) -> HttpResponse:
         return _bulk_refused(request, params, "Select at least one job first.")
     if not status:
         return _bulk_refused(request, params, "Choose the status to apply.")
-    result = bulk_update_status([{"id": id_, "status": status} for id_ in ids], actor=request.user)
+    result = bulk_update_status(
+        [{"id": id_, "status": status} for id_ in ids],
+        actor=request.user,
+        origin=JobEvent.Origin.UI,
+    )
     if "error" in result:
         return _bulk_refused(request, params, result["error"]["message"])
     if result["failed_count"]:

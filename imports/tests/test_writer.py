@@ -43,7 +43,7 @@ def test_an_inserted_row_is_what_job_insert_writes(
             )
             == 1
         )
-    Job(**values, created_at=at).insert(actor=uploader)
+    Job(**values, created_at=at).insert(actor=uploader, origin="ui")
     imported = Job.objects.get(reference="R1")
     inserted = Job.objects.get(reference=None)
 

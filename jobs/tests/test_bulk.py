@@ -41,7 +41,7 @@ def make_jobs(count: int, **fields: Any) -> list[Job]:
 
 def run(items: object, actor: Any = None) -> dict[str, Any]:
     """Call the function and check the one promise every response keeps: standard JSON."""
-    response = bulk_update_status(items, actor=actor)
+    response = bulk_update_status(items, actor=actor, origin="ui")
     json.dumps(response, allow_nan=False)
     return response
 
@@ -338,7 +338,7 @@ def test_each_job_gets_its_own_side_effects_in_one_batch(admin_user, make_job) -
 
 def test_reopening_a_cancelled_job_clears_the_cancellation(admin_user, make_job) -> None:
     job = make_job()
-    job.cancel(actor=admin_user, reason="customer called")
+    job.cancel(actor=admin_user, origin="ui", reason="customer called")
     run([{"id": job.pk, "status": "pending"}], admin_user)
     job.refresh_from_db()
     assert job.status == "pending"

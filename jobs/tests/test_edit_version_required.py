@@ -23,7 +23,7 @@ def page_text(response) -> str:
 def changed_job(make_job, admin_user) -> Job:
     """A job someone else has changed since it was created (version 2)."""
     job = make_job(name="Bracket", priority=2)
-    job.apply_changes({"priority": 5}, actor=admin_user)
+    job.apply_changes({"priority": 5}, actor=admin_user, origin="ui")
     return job
 
 

@@ -87,7 +87,7 @@ def test_cancel_after_someone_else_changed_the_job(
 ) -> None:
     job = make_job(status="pending")
     seen_version = job.version
-    job.apply_changes({"status": "running"}, actor=admin_user)
+    job.apply_changes({"status": "running"}, actor=admin_user, origin="ui")
     client = client_for(editor)
     response = client.post(
         cancel_url(job), {"reason": "", "version": seen_version}, HTTP_HX_REQUEST="true"

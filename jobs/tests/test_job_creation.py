@@ -50,13 +50,13 @@ def test_creation_side_effects_cover_every_status(admin_user) -> None:
 @pytest.mark.parametrize("status", JobStatus.values)
 def test_insert_sets_the_status_side_effects_at_creation(admin_user, status: str) -> None:
     job = Job(name="Gear", status=status)
-    job.insert(actor=admin_user)
+    job.insert(actor=admin_user, origin="ui")
     assert_created_with_side_effects(job, admin_user)
 
 
 def test_insert_of_a_running_job_starts_it_when_it_is_created(admin_user) -> None:
     job = Job(name="Gear", status=JobStatus.RUNNING)
-    job.insert(actor=admin_user)
+    job.insert(actor=admin_user, origin="ui")
     job.refresh_from_db()
     assert job.started_at is not None
     assert job.started_at == job.created_at

@@ -40,7 +40,7 @@ def job(make_job, printer) -> Job:
 
 
 def test_modal_get_renders_form_with_version_and_allowed_statuses(client_for, editor, job) -> None:
-    job.apply_changes({"priority": 3}, actor=editor)
+    job.apply_changes({"priority": 3}, actor=editor, origin="ui")
     client = client_for(editor)
     response = client.get(edit_url(job), HTTP_HX_REQUEST="true")
     body = response.content.decode()
@@ -194,7 +194,7 @@ def test_conflict_raised_at_write_time_writes_nothing(client_for, editor, job, m
 
 
 def test_reload_shows_latest_values(client_for, editor, admin_user, job) -> None:
-    job.apply_changes({"name": "Renamed"}, actor=admin_user)
+    job.apply_changes({"name": "Renamed"}, actor=admin_user, origin="ui")
     client = client_for(editor)
     body = client.get(edit_url(job), HTTP_HX_REQUEST="true").content.decode()
     assert 'value="Renamed"' in body and 'name="version" value="2"' in body
@@ -229,7 +229,7 @@ def test_unknown_job_is_404(client_for, editor) -> None:
 
 
 def test_detail_page_shows_history(client_for, viewer, editor, job) -> None:
-    job.apply_changes({"status": "running"}, actor=editor)
+    job.apply_changes({"status": "running"}, actor=editor, origin="ui")
     client = client_for(viewer)
     body = client.get(job.get_absolute_url()).content.decode()
     assert "status: pending → running" in body and "by editor" in body
@@ -247,7 +247,7 @@ def test_full_page_form_posts_plainly_so_it_works_outside_the_list(client_for, e
 
 def test_history_shows_zero_and_false_as_values(client_for, editor, make_job) -> None:
     job = make_job(priority=0, is_business=True, customer_name="Acme")
-    job.apply_changes({"priority": 4, "is_business": False}, actor=editor)
+    job.apply_changes({"priority": 4, "is_business": False}, actor=editor, origin="ui")
     client = client_for(editor)
     body = client.get(job.get_absolute_url()).content.decode()
     assert "priority: 0 → 4" in body and "is_business: yes → no" in body

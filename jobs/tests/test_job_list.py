@@ -207,7 +207,7 @@ def test_query_count_does_not_grow_with_rows(client_for, editor, admin_user, mon
     printers = [Printer.objects.create(name=f"P{n}") for n in range(3)]
     for n in range(60):
         job = Job(name=f"Job {n}", printer=printers[n % 3], is_business=n % 2, customer_name="C")
-        job.insert(actor=admin_user if n % 2 else editor)
+        job.insert(actor=admin_user if n % 2 else editor, origin="ui")
     client = client_for(editor)
     few = _list_queries(client, monkeypatch, 5)
     many = _list_queries(client, monkeypatch, 50)
@@ -246,7 +246,7 @@ def test_viewer_sees_no_edit_controls(client_for, viewer, editor, jobs) -> None:
 
 def test_script_in_job_name_is_escaped(client_for, editor, make_job) -> None:
     job = make_job(name="<script>alert(1)</script>", customer_name="<b>x</b>", is_business=True)
-    job.apply_changes({"priority": 3}, actor=editor)
+    job.apply_changes({"priority": 3}, actor=editor, origin="ui")
     client = client_for(editor)
     pages = [
         client.get(URL),

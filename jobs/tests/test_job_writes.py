@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 def test_insert_writes_created_event(admin_user, printer) -> None:
     job = Job(name="Gear", printer=printer, priority=4)
-    job.insert(actor=admin_user)
+    job.insert(actor=admin_user, origin="ui")
     event = job.events.get()
     assert event.kind == "created" and event.actor == admin_user
     assert event.changes["name"] == [None, "Gear"]
@@ -22,7 +22,7 @@ def test_insert_writes_created_event(admin_user, printer) -> None:
 def test_effective_save_bumps_version_and_writes_one_diff_event(admin_user, make_job) -> None:
     job = make_job(priority=1)
     before = job.updated_at
-    event = job.apply_changes({"priority": 7, "name": "Bracket"}, actor=admin_user)
+    event = job.apply_changes({"priority": 7, "name": "Bracket"}, actor=admin_user, origin="ui")
     job.refresh_from_db()
     assert (job.priority, job.version, job.updated_by) == (7, 2, admin_user)
     assert job.updated_at > before
@@ -33,7 +33,9 @@ def test_effective_save_bumps_version_and_writes_one_diff_event(admin_user, make
 def test_save_that_changes_nothing_writes_nothing(admin_user, make_job) -> None:
     job = make_job(priority=1)
     updated_at = job.updated_at
-    assert job.apply_changes({"priority": 1, "name": "Bracket"}, actor=admin_user) is None
+    assert (
+        job.apply_changes({"priority": 1, "name": "Bracket"}, actor=admin_user, origin="ui") is None
+    )
     job.refresh_from_db()
     assert job.version == 1 and job.updated_at == updated_at and not job.events.exists()
 
@@ -41,9 +43,9 @@ def test_save_that_changes_nothing_writes_nothing(admin_user, make_job) -> None:
 def test_stale_version_writes_nothing_and_names_the_latest(admin_user, editor, make_job) -> None:
     job = make_job()
     first, second = Job.objects.get(pk=job.pk), Job.objects.get(pk=job.pk)
-    first.apply_changes({"priority": 3}, actor=editor, expected_version=1)
+    first.apply_changes({"priority": 3}, actor=editor, origin="ui", expected_version=1)
     with pytest.raises(VersionConflict) as conflict:
-        second.apply_changes({"priority": 9}, actor=admin_user, expected_version=1)
+        second.apply_changes({"priority": 9}, actor=admin_user, origin="ui", expected_version=1)
     assert conflict.value.latest.updated_by == editor
     assert conflict.value.latest.version == 2
     job.refresh_from_db()
@@ -52,7 +54,7 @@ def test_stale_version_writes_nothing_and_names_the_latest(admin_user, editor, m
 
 def test_status_change_applies_side_effects_and_event_kind(admin_user, make_job) -> None:
     job = make_job(status="pending")
-    event = job.apply_changes({"status": "running"}, actor=admin_user)
+    event = job.apply_changes({"status": "running"}, actor=admin_user, origin="ui")
     job.refresh_from_db()
     assert job.started_at is not None and event.kind == "status_changed"
     assert event.changes == {"status": ["pending", "running"]}
@@ -61,7 +63,7 @@ def test_status_change_applies_side_effects_and_event_kind(admin_user, make_job)
 def test_forbidden_transition_raises_and_writes_nothing(admin_user, make_job) -> None:
     job = make_job(status="completed")
     with pytest.raises(InvalidTransition):
-        job.apply_changes({"status": "running"}, actor=admin_user)
+        job.apply_changes({"status": "running"}, actor=admin_user, origin="ui")
     job.refresh_from_db()
     assert job.status == "completed" and job.version == 1
 
@@ -69,12 +71,12 @@ def test_forbidden_transition_raises_and_writes_nothing(admin_user, make_job) ->
 def test_read_only_fields_cannot_be_changed(admin_user, make_job) -> None:
     job = make_job()
     with pytest.raises(ValueError, match="Not editable: reference, version"):
-        job.apply_changes({"reference": "X", "version": 9}, actor=admin_user)
+        job.apply_changes({"reference": "X", "version": 9}, actor=admin_user, origin="ui")
 
 
 def test_cancel_records_who_and_why(editor, make_job) -> None:
     job = make_job(status="scheduled")
-    event = job.cancel(actor=editor, reason="  customer called  ")
+    event = job.cancel(actor=editor, origin="ui", reason="  customer called  ")
     job.refresh_from_db()
     assert job.status == "cancelled" and job.cancelled_by == editor
     assert job.cancellation_reason == "customer called" and job.cancelled_at is not None
@@ -84,6 +86,6 @@ def test_cancel_records_who_and_why(editor, make_job) -> None:
 def test_cancel_refused_for_completed_job(editor, make_job) -> None:
     job = make_job(status="completed")
     with pytest.raises(NotCancellable, match="A completed job cannot be cancelled"):
-        job.cancel(actor=editor)
+        job.cancel(actor=editor, origin="ui")
     job.refresh_from_db()
     assert job.status == "completed" and not job.events.exists()

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def objects(admin_user, printer):
     job = Job(name="Gear", printer=printer)
-    job.insert(actor=admin_user)
+    job.insert(actor=admin_user, origin="ui")
     import_job = ImportJob.objects.create(
         original_filename="jobs.csv", file_hash="a" * 64, created_by=admin_user
     )
@@ -119,7 +119,7 @@ def test_admin_refuses_business_job_without_customer(client_for, admin_user, obj
 def test_admin_refuses_stale_version(client_for, admin_user, objects) -> None:
     client = client_for(admin_user)
     job = objects[Job]
-    job.apply_changes({"priority": 2}, actor=admin_user)
+    job.apply_changes({"priority": 2}, actor=admin_user, origin="ui")
     response = client.post(
         reverse("admin:jobs_job_change", args=[job.pk]), _job_post(job, priority=9, version=1)
     )

@@ -62,7 +62,7 @@ def inline_code(html: str) -> list[str]:
 @pytest.fixture
 def pages(admin_user, printer, make_job) -> list[str]:
     job = make_job(name="Bracket", printer=printer, notes="PLA")
-    job.apply_changes({"priority": 3}, actor=admin_user)
+    job.apply_changes({"priority": 3}, actor=admin_user, origin="ui")
     running = make_import(created_by=admin_user, status=ImportStatus.PROCESSING)
     done = make_import(created_by=admin_user, status=ImportStatus.COMPLETED)
     ImportErrorRecord.objects.create(

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jobs.bulk import VALIDATION_ERROR, bulk_update_status
 from jobs.cli import user_from_option
+from jobs.models import JobEvent
 
 USAGE_ERROR = 2
 
@@ -45,7 +46,7 @@ class Command(BaseCommand):
                 "error": {"code": VALIDATION_ERROR, "message": str(refused), "retryable": False}
             }
         else:
-            response = bulk_update_status(items, actor=actor)
+            response = bulk_update_status(items, actor=actor, origin=JobEvent.Origin.CLI)
         self.stdout.write(json.dumps(response, indent=2))
         if "error" in response or response["failed_count"]:
             sys.exit(1)

@@ -114,6 +114,13 @@ class Command(BaseCommand):
         Job.objects.bulk_create(new_jobs, batch_size=500)
         created = Job.objects.filter(reference__in=[job.reference for job in new_jobs])
         JobEvent.objects.bulk_create(
-            JobEvent(job=job, actor=user, kind=JobEvent.Kind.CREATED, changes={}) for job in created
+            JobEvent(
+                job=job,
+                actor=user,
+                kind=JobEvent.Kind.CREATED,
+                changes={},
+                origin=JobEvent.Origin.CLI,
+            )
+            for job in created
         )
         return len(new_jobs)

@@ -208,7 +208,7 @@ for number, spec in enumerate(json.loads({json.dumps(json.dumps(specs))}), start
         job.started_at = timezone.now() if status in ("running", "completed", "failed") else None
         job.completed_at = timezone.now() if status in ("completed", "failed") else None
         job.cancelled_at = timezone.now() if status == "cancelled" else None
-    job.insert(actor=demo)
+    job.insert(actor=demo, origin="ui")
     made.append(dict(id=job.pk, name=job.name, reference=job.reference, status=job.status,
                      version=job.version))
 print(json.dumps(made))
