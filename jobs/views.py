@@ -1,36 +1,40 @@
-import math
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, user_passes_test
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.functional import cached_property
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget, trigger_client_event
 
+from jobs import export
 from jobs.bulk import MAX_ITEMS, ROLLED_BACK, bulk_update_status
 from jobs.filters import SORT_FIELDS, JobFilter
 from jobs.forms import CancelForm, JobForm
 from jobs.models import Job, JobEvent, NotCancellable, VersionConflict
+from jobs.paging import (
+    COUNT_CAP,
+    DEFAULT_SORT,
+    InvalidCursor,
+    count_capped,
+    last_page_cursor,
+    paginate,
+    sorted_by,
+)
 from jobs.status import InvalidTransition, JobStatus
 from jobs.templatetags.jobs_tags import change_value
 
 View = Callable[..., HttpResponse]
 PAGE_SIZE = 50
-# Counting stops here: COUNT(*) reads every matching row (on PostgreSQL, every row of a big
-# filtered table) on every page view, and nobody pages through 10,000 jobs. Pages beyond the
-# cap are not offered either, which also bounds the OFFSET a page can ask for; narrowing the
-# filters is the way further in.
-COUNT_CAP = 10_000
 HISTORY_IN_MODAL = 5
 
 # Table columns: (label, sort key or None). The first click sorts in the usual direction.
@@ -45,57 +49,8 @@ COLUMNS = [
     ("Updated by", None),
 ]
 DESCENDING_FIRST = {"priority", "updated"}
-DEFAULT_SORT = "-updated"
-
-
-class CappedPaginator(Paginator):
-    """A paginator whose COUNT reads at most `cap` + 1 rows and that offers `cap` rows of pages."""
-
-    cap = COUNT_CAP
-
-    @cached_property
-    def count(self) -> int:
-        rows = self.object_list.select_related(None).order_by().values("pk")
-        return rows[: self.cap + 1].count()
-
-    def __init__(self, object_list: QuerySet, per_page: int, *, sparse_filter: bool = False):
-        super().__init__(object_list, per_page)
-        self.sparse_filter = sparse_filter
-
-    def page(self, number: int | str) -> Page:
-        """A deferred join: the page's ids come from an id-only query (so OFFSET and sorting
-        walk index entries, not rows, and joins cannot steer the planner off the sort index);
-        then one query by primary key loads those rows with their related objects."""
-        rows = self.object_list
-        ids = None
-        if self.sparse_filter and (str(number) != "1" or not self.is_capped):
-            # No index serves this filter (a text search). Walking the sort index and testing
-            # row after row finds a first page of dense matches at once, but visits most of
-            # the table when matches are few or the page is deep: then one scan finds the
-            # matches and only they are sorted.
-            rows = rows.filter(pk__in=rows.order_by().values("pk"))
-        elif str(number) == "1":
-            ids = list(rows.values_list("pk", flat=True)[: self.per_page])
-            if len(ids) < self.per_page:
-                # A short first page is the whole result: no COUNT needed.
-                self.__dict__["count"] = len(ids)
-        number = self.validate_number(number)
-        if ids is None:
-            bottom = (number - 1) * self.per_page
-            ids = list(rows.values_list("pk", flat=True)[bottom : bottom + self.per_page])
-        found = self.object_list.in_bulk(ids)
-        return self._get_page([found[pk] for pk in ids if pk in found], number, self)
-
-    @property
-    def is_capped(self) -> bool:
-        return self.count > self.cap
-
-    @cached_property
-    def num_pages(self) -> int:
-        hits = min(self.count, self.cap)
-        if hits == 0 and not self.allow_empty_first_page:
-            return 0
-        return max(1, math.ceil(hits / self.per_page))
+# Paging position: not a filter, and not carried into links that change filters or sort.
+POSITION_PARAMS = ("cursor", "page")
 
 
 def permission_required(perm: str) -> Callable[[View], View]:
@@ -115,10 +70,22 @@ def _wants_partial(request: HttpRequest) -> bool:
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
+def current_sort(params: QueryDict) -> str:
+    """The list's sort: the query string's if it is one of SORT_FIELDS, else the default."""
+    sort = params.get("sort") or DEFAULT_SORT
+    return sort if sort.removeprefix("-") in SORT_FIELDS else DEFAULT_SORT
+
+
+def filter_params(params: QueryDict) -> QueryDict:
+    """The query string without the paging position: the filters and the sort."""
+    filters = params.copy()
+    for name in POSITION_PARAMS:
+        filters.pop(name, None)
+    return filters
+
+
 def _sort_headers(params: QueryDict) -> list[dict[str, Any]]:
-    current = params.get("sort") or DEFAULT_SORT
-    if current.lstrip("-") not in SORT_FIELDS:
-        current = DEFAULT_SORT  # what the list falls back to
+    current = current_sort(params)
     active_key = current.lstrip("-")
     descending = current.startswith("-")
     headers = []
@@ -130,26 +97,54 @@ def _sort_headers(params: QueryDict) -> list[dict[str, Any]]:
                 next_sort = key if descending else f"-{key}"
             else:
                 next_sort = f"-{key}" if key in DESCENDING_FIRST else key
-            link = params.copy()
+            link = filter_params(params)
             link["sort"] = next_sort
-            link.pop("page", None)
             header["url"] = f"?{link.urlencode()}"
         headers.append(header)
     return headers
 
 
 def list_context(params: QueryDict) -> dict[str, Any]:
-    """The jobs table for the filters, sort and page in `params` (a query string)."""
-    filterset = JobFilter(params, queryset=Job.objects.select_related("printer", "updated_by"))
-    paginator = CappedPaginator(filterset.qs, PAGE_SIZE, sparse_filter=filterset.has_text_search)
+    """The jobs table for the filters, sort and cursor in `params` (a query string)."""
+    filterset = JobFilter(
+        filter_params(params), queryset=Job.objects.select_related("printer", "updated_by")
+    )
     return {
         "filter": filterset,
-        "page": paginator.get_page(params.get("page")),
+        **_page_context(filterset.qs, params),
         "headers": _sort_headers(params),
         "params": params,
         "sort": params.get("sort", ""),
         "statuses": JobStatus.choices,
         "bulk_max": MAX_ITEMS,
+    }
+
+
+def _page_context(jobs: QuerySet[Job], params: QueryDict) -> dict[str, Any]:
+    """The page the cursor points at (the first page without one, or with one that is not
+    valid, saying so), the capped count, and the links' query strings. An old bookmark's
+    `page` number shows the first page."""
+    sort = current_sort(params)
+    cursor = params.get("cursor") or None
+    cursor_error = ""
+    try:
+        page = paginate(jobs, sort=sort, cursor=cursor, limit=PAGE_SIZE)
+    except InvalidCursor as error:
+        cursor, cursor_error = None, str(error)
+        page = paginate(jobs, sort=sort, limit=PAGE_SIZE)
+    if cursor is None and not page.has_next:
+        count = len(page.items)  # the first page holds every match: no COUNT needed
+    else:
+        count = count_capped(jobs, COUNT_CAP)
+    filters = filter_params(params)
+    return {
+        "page": page,
+        "cursor": cursor,
+        "cursor_error": cursor_error,
+        "count": count,
+        "count_is_capped": count > COUNT_CAP,
+        "filter_query": filters.urlencode(),
+        "last_cursor": last_page_cursor(sort),
     }
 
 
@@ -162,6 +157,30 @@ def job_list(request: HttpRequest) -> TemplateResponse:
     response = TemplateResponse(request, template, list_context(request.GET))
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+@require_GET
+@login_required
+@permission_required("jobs.view_job")
+def job_export(request: HttpRequest, export_format: str) -> StreamingHttpResponse:
+    """Every job the list shows for this query string (filters, search and sort; not just
+    a page), streamed as CSV in the import's columns or as JSON lines."""
+    filterset = JobFilter(filter_params(request.GET), queryset=Job.objects.all())
+    jobs = sorted_by(filterset.qs, current_sort(request.GET))
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    if export_format == "csv":
+        # The BOM lets spreadsheet programs recognise UTF-8; the import skips it.
+        chunks = export.csv_chunks(jobs, bom=True)
+        content_type = "text/csv; charset=utf-8"
+    else:
+        chunks = export.jsonl_chunks(jobs)
+        content_type = "application/jsonl; charset=utf-8"
+    filename = f"jobs-{stamp}.{export_format}"
+    return StreamingHttpResponse(
+        chunks,
+        content_type=content_type,
+        headers={"Content-Disposition": content_disposition_header(True, filename)},
+    )
 
 
 @require_GET

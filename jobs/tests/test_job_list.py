@@ -1,5 +1,7 @@
 """The jobs list: filters, sort, pagination, bounded queries, permissions and escaping."""
 
+import html
+import re
 from datetime import timedelta
 
 import pytest
@@ -17,7 +19,7 @@ URL = reverse("jobs:list")
 
 
 def names(response) -> list[str]:
-    return [job.name for job in response.context["page"].object_list]
+    return [job.name for job in response.context["page"].items]
 
 
 @pytest.fixture
@@ -136,38 +138,74 @@ def test_sort_header_links_keep_filters_and_toggle(client_for, viewer, jobs) -> 
     assert headers["priority"]["url"] == "?status=running&sort=-priority"
 
 
-def test_pagination(client_for, viewer, make_job, monkeypatch) -> None:
+def link(response, rel: str) -> str:
+    """The address of the page's `rel` ("next", "prev") link."""
+    found = re.search(rf'<a href="([^"]+)"[^>]*rel="{rel}"', response.content.decode())
+    assert found, f"no rel={rel} link"
+    return html.unescape(found.group(1))
+
+
+def test_pagination_follows_next_and_previous_links(
+    client_for, viewer, make_job, monkeypatch
+) -> None:
     monkeypatch.setattr(views, "PAGE_SIZE", 2)
     for n in range(5):
         make_job(name=f"Job {n}", priority=n)
     client = client_for(viewer)
-    response = client.get(URL, {"sort": "priority", "page": "2"})
-    assert names(response) == ["Job 2", "Job 3"]
-    page = response.context["page"]
-    assert (page.number, page.paginator.num_pages, page.paginator.count) == (2, 3, 5)
-    body = response.content.decode()
-    assert 'href="/jobs/?sort=priority&amp;page=3"' in body
-    assert 'href="/jobs/?sort=priority&amp;page=1"' in body
-    # Out-of-range and junk pages fall back instead of failing.
-    assert names(client.get(URL, {"sort": "priority", "page": "99"})) == ["Job 4"]
-    assert names(client.get(URL, {"sort": "priority", "page": "x"})) == ["Job 0", "Job 1"]
+    first = client.get(URL, {"status": "pending", "sort": "priority"})
+    assert names(first) == ["Job 0", "Job 1"]
+    assert 'rel="prev"' not in first.content.decode()
+    assert link(first, "next").startswith("/jobs/?status=pending&sort=priority&cursor=")
+    second = client.get(link(first, "next"))
+    assert names(second) == ["Job 2", "Job 3"]
+    third = client.get(link(second, "next"))
+    assert names(third) == ["Job 4"]
+    assert 'rel="next"' not in third.content.decode()
+    assert names(client.get(link(third, "prev"))) == ["Job 2", "Job 3"]
+    assert names(client.get(link(second, "prev"))) == ["Job 0", "Job 1"]
+    # Every page counts the same matches; "Last" walks back from the end.
+    assert [r.context["count"] for r in (first, second, third)] == [5, 5, 5]
+    last = re.search(r'<a href="([^"]+)"[^>]*>Last', first.content.decode()).group(1)
+    assert names(client.get(html.unescape(last))) == ["Job 3", "Job 4"]
+    # An old bookmark's page number shows the first page.
+    assert names(client.get(URL, {"sort": "priority", "page": "2"})) == ["Job 0", "Job 1"]
 
 
-def test_count_is_capped_and_pages_stop_at_the_cap(
-    client_for, viewer, make_job, monkeypatch
-) -> None:
+def test_pages_go_past_the_count_cap(client_for, viewer, make_job, monkeypatch) -> None:
     monkeypatch.setattr(views, "PAGE_SIZE", 2)
-    monkeypatch.setattr(views.CappedPaginator, "cap", 4)
+    monkeypatch.setattr(views, "COUNT_CAP", 4)
     for n in range(7):
         make_job(name=f"Job {n}")
     client = client_for(viewer)
-    response = client.get(URL, {"page": "9"})
-    paginator = response.context["page"].paginator
-    assert paginator.count == 5 and paginator.is_capped and paginator.num_pages == 2
-    assert response.context["page"].number == 2
-    body = response.content.decode()
-    assert "10,000+ jobs" in body
-    assert "Narrow the filters" in body
+    response = client.get(URL)
+    seen = names(response)
+    while 'rel="next"' in response.content.decode():
+        response = client.get(link(response, "next"))
+        seen += names(response)
+        assert response.context["count_is_capped"]
+        assert "10,000+ jobs" in response.content.decode()
+    assert sorted(seen) == [f"Job {n}" for n in range(7)]
+
+
+def test_bad_cursor_shows_the_first_page_with_a_message(client_for, viewer, jobs) -> None:
+    client = client_for(viewer)
+    for cursor in ("not-a-cursor!", "eyJzb3J0IjoibmFtZSJ9", "e30"):
+        response = client.get(URL, {"cursor": cursor})
+        assert response.status_code == 200
+        assert "The page cursor is not valid" in response.content.decode()
+        assert names(response) == ["Alpha", "Bravo", "Charlie", "Delta"]
+
+
+def test_htmx_next_page_gets_only_the_table(client_for, viewer, make_job, monkeypatch) -> None:
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    for n in range(3):
+        make_job(name=f"Job {n}", priority=n)
+    client = client_for(viewer, htmx=True)
+    first = client.get(URL, {"sort": "priority"})
+    assert 'hx-push-url="true" rel="next"' in first.content.decode()
+    second = client.get(link(first, "next"))
+    assert second.content.decode().lstrip().startswith('<div id="job-table"')
+    assert [job.name for job in second.context_data["page"].items] == ["Job 2"]
 
 
 def test_htmx_request_gets_only_the_table(client_for, viewer, jobs) -> None:
@@ -199,7 +237,7 @@ def _list_queries(client, monkeypatch, rows: int) -> int:
     monkeypatch.setattr(views, "PAGE_SIZE", rows)
     with CaptureQueriesContext(connection) as queries:
         response = client.get(URL, {"sort": "name"})
-    assert len(response.context["page"].object_list) == rows
+    assert len(response.context["page"].items) == rows
     return len(queries)
 
 
@@ -212,8 +250,8 @@ def test_query_count_does_not_grow_with_rows(client_for, editor, admin_user, mon
     few = _list_queries(client, monkeypatch, 5)
     many = _list_queries(client, monkeypatch, 50)
     assert few == many
-    # session, user, 2 x permissions, capped count, page ids, page rows, printer choices
-    assert many == 8
+    # session, user, 2 x permissions, the page, capped count, printer choices
+    assert many == 7
 
 
 def test_short_first_page_skips_the_count(client_for, editor, make_job) -> None:
@@ -221,7 +259,7 @@ def test_short_first_page_skips_the_count(client_for, editor, make_job) -> None:
     client = client_for(editor)
     with CaptureQueriesContext(connection) as queries:
         response = client.get(URL)
-    assert response.context["page"].paginator.count == 1
+    assert response.context["count"] == 1
     assert not [q for q in queries if "COUNT(" in q["sql"]]
 
 
@@ -271,21 +309,25 @@ def test_unknown_sort_marks_the_default_column(client_for, viewer, jobs) -> None
 
 
 def test_text_search_pages_in_order(client_for, viewer, make_job, monkeypatch) -> None:
-    """Search results are paged through the scan-then-sort path and keep the sort order."""
+    """Search results page in the sort order, the search kept in the links."""
     monkeypatch.setattr(views, "PAGE_SIZE", 2)
     for n in range(5):
         make_job(name=f"Gear {n}", priority=n)
     make_job(name="Bracket", priority=9)
     client = client_for(viewer)
-    pages = [names(client.get(URL, {"q": "gear", "sort": "-priority", "page": p})) for p in "123"]
+    response = client.get(URL, {"q": "gear", "sort": "-priority"})
+    pages = [names(response)]
+    while 'rel="next"' in response.content.decode():
+        response = client.get(link(response, "next"))
+        pages.append(names(response))
     assert pages == [["Gear 4", "Gear 3"], ["Gear 2", "Gear 1"], ["Gear 0"]]
 
 
-def test_dense_text_search_first_page_uses_the_sort_index(viewer, make_job, monkeypatch) -> None:
-    """Over the count cap, the first page walks the sort index instead of scanning: same rows."""
-    monkeypatch.setattr(views.CappedPaginator, "cap", 2)
+def test_capped_text_search_lists_the_same_rows(viewer, make_job, monkeypatch) -> None:
+    """Over the count cap, the first page of a search is the same rows as without a cap."""
+    monkeypatch.setattr(views, "COUNT_CAP", 2)
     for n in range(5):
         make_job(name=f"Gear {n}", priority=n)
     context = views.list_context(QueryDict("q=gear&sort=priority"))
-    assert context["page"].paginator.is_capped
-    assert [job.name for job in context["page"].object_list] == [f"Gear {n}" for n in range(5)]
+    assert context["count_is_capped"]
+    assert [job.name for job in context["page"].items] == [f"Gear {n}" for n in range(5)]

@@ -165,6 +165,6 @@ def test_job_list_sets_no_inline_style_for_bulk_or_pagination(client_for, editor
     for n in range(55):  # two pages: the pagination links render too
         Job.objects.create(name=f"Job {n}")
     client = client_for(editor)
-    html = client.get(reverse("jobs:list") + "?page=2").content.decode()
-    assert "Page 2" in html or "page=1" in html
+    html = client.get(reverse("jobs:list")).content.decode()
+    assert 'rel="next"' in html
     assert inline_code(html) == []
