@@ -31,7 +31,7 @@ class PrinterAdmin(admin.ModelAdmin):
 
 class JobEventInline(admin.TabularInline):
     model = JobEvent
-    fields = ["created_at", "kind", "actor", "changes"]
+    fields = ["created_at", "kind", "actor", "origin", "origin_ref", "changes"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -182,8 +182,8 @@ def _failure_message(response: dict[str, Any], jobs: list[Job], label: str) -> s
 
 @admin.register(JobEvent)
 class JobEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "job", "kind", "actor"]
-    list_filter = ["kind"]
+    list_display = ["created_at", "job", "kind", "actor", "origin"]
+    list_filter = ["kind", "origin"]
     list_select_related = ["job", "actor"]
     search_fields = ["job__name", "job__reference"]
     date_hierarchy = "created_at"
