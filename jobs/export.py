@@ -24,19 +24,13 @@ from django.db import connections, transaction
 from django.db.models import QuerySet
 
 from jobs.csv_safety import formula_safe_csv_lines
-from jobs.models import Job
+from jobs.models import EDITABLE_FIELDS, Job
 
-# The CSV import's columns (docs/csv-import.md, "Columns"): (header, field path).
+# The CSV import's columns (docs/csv-import.md, "Columns"), the editable fields and the
+# reference: (header, field path). A printer goes by its name.
 CSV_COLUMNS = [
-    ("name", "name"),
-    ("status", "status"),
-    ("priority", "priority"),
-    ("is_business", "is_business"),
-    ("customer_name", "customer_name"),
-    ("notes", "notes"),
-    ("file_name", "file_name"),
-    ("printer", "printer__name"),
-    ("reference", "reference"),
+    (name, "printer__name" if name == "printer" else name)
+    for name in (*EDITABLE_FIELDS, "reference")
 ]
 # A JSON record: the job's id and version, the CSV's columns, and its times.
 JSON_FIELDS = [
