@@ -1,12 +1,23 @@
-"""The filters and sort of the jobs list, read from the query string."""
+"""The filters and sort of the jobs list, read from the query string.
+
+The form's fields and the search box (`q`, the syntax of jobs/search.py) are one filter: each
+field becomes the search term it stands for (`status=running` is `status:running`) and every
+term goes through `search.apply`. The fields stay in their own parameters and the box holds
+the rest; `chips` lists every active part with a link to the list without it
+(docs/search.md, "The box and the form").
+"""
 
 from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
+from django.http import QueryDict
+from django.utils.functional import cached_property
 
+from jobs import search
 from jobs.models import Job, Printer
+from jobs.search import SearchQuery, Span, Term
 from jobs.status import JobStatus
 from jobs.validation import PRIORITY_MAX, PRIORITY_MIN
 
@@ -19,6 +30,15 @@ SORT_FIELDS = {
     "created": "created_at",
     "updated": "updated_at",
 }
+# Parameters that say where in the list you are, not what it holds: a new filter starts over.
+POSITION_PARAMS = ("page", "cursor")
+DATE_RANGES = ("created", "updated", "started", "completed")
+DATE_ENDS = ("after", "before")  # a date range's parameters: created_after, created_before
+# The parameters of the fields the page folds under "More filters".
+MORE_FILTERS = tuple(f"{name}_{end}" for name in DATE_RANGES[1:] for end in DATE_ENDS) + (
+    "created_by",
+    "updated_by",
+)
 
 
 class JobOrdering(django_filters.OrderingFilter):
@@ -35,16 +55,34 @@ class JobOrdering(django_filters.OrderingFilter):
         return qs.order_by(ordering, "-id" if ordering.startswith("-") else "id")
 
 
+def _date_range(label: str) -> django_filters.DateFromToRangeFilter:
+    return django_filters.DateFromToRangeFilter(
+        label=label, widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"})
+    )
+
+
 class JobFilter(django_filters.FilterSet):
+    """`JobFilter(query_string, queryset=...)`: `.qs` the jobs, `.form` the filter form.
+
+    Anything that cannot be read (a form field's `errors`, the box's `search_errors`) shows
+    no jobs at all rather than more than asked for: see `qs`.
+    """
+
+    # The fields only read and validate the query string; `filter_queryset` does the filtering.
     q = django_filters.CharFilter(
-        method="search",
         label="Search",
         widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": "Name, customer or reference"}
+            attrs={
+                "type": "search",
+                "placeholder": 'Words, "a phrase", status:running …',
+                "aria-describedby": "search-hint",
+                "autocomplete": "off",
+                "spellcheck": "false",
+            }
         ),
     )
     status = django_filters.MultipleChoiceFilter(
-        choices=JobStatus.choices, widget=forms.CheckboxSelectMultiple, method="filter_status"
+        choices=JobStatus.choices, widget=forms.CheckboxSelectMultiple
     )
     printer = django_filters.ModelChoiceFilter(
         queryset=Printer.objects.all(), empty_label="Any printer"
@@ -57,30 +95,26 @@ class JobFilter(django_filters.FilterSet):
         choices=[(n, str(n)) for n in range(PRIORITY_MIN, PRIORITY_MAX + 1)],
         empty_label="Any priority",
     )
-    created = django_filters.DateFromToRangeFilter(
-        field_name="created_at",
-        label="Created",
-        widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
+    created = _date_range("Created")
+    updated = _date_range("Updated")
+    started = _date_range("Started")
+    completed = _date_range("Completed")
+    created_by = django_filters.CharFilter(
+        label="Created by", widget=forms.TextInput(attrs={"placeholder": "Username"})
+    )
+    updated_by = django_filters.CharFilter(
+        label="Updated by", widget=forms.TextInput(attrs={"placeholder": "Username"})
+    )
+    has_reference = django_filters.ChoiceFilter(
+        label="Reference",
+        choices=[("yes", "With a reference"), ("no", "Without a reference")],
+        empty_label="Any",
     )
     sort = JobOrdering(fields=[(field, key) for key, field in SORT_FIELDS.items()])
 
     class Meta:
         model = Job
         fields: list[str] = []
-
-    def filter_status(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
-        # One IN over the (status, updated_at) index, not django-filter's OR + DISTINCT.
-        return queryset.filter(status__in=value) if value else queryset
-
-    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        text = value.strip()
-        if not text:
-            return queryset
-        return queryset.filter(
-            Q(name__icontains=text)
-            | Q(customer_name__icontains=text)
-            | Q(reference__icontains=text)
-        )
 
     @property
     def form(self) -> forms.Form:
@@ -89,15 +123,130 @@ class JobFilter(django_filters.FilterSet):
         form.auto_id = "filter-%s"
         return form
 
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        if self.filter_errors or self.search_errors:
+            return queryset.none()
+        queryset = search.apply(queryset, self.search_query)
+        return self.filters["sort"].filter(queryset, self.form.cleaned_data.get("sort"))
+
+    def count(self, cap: int) -> int:
+        """How many jobs `qs` holds, counting no further than `cap` + 1 (so more than `cap`
+        reads as `cap` + 1). Text alone is counted in the search index when it can be."""
+        if self.is_bound and not (self.filter_errors or self.search_errors):
+            counted = search.count_in_index(self.queryset, self.search_query, cap)
+            if counted is not None:
+                return counted
+        return self.qs.select_related(None).order_by().values("pk")[: cap + 1].count()
+
+    @cached_property
+    def box_query(self) -> SearchQuery:
+        """What the search box holds."""
+        return search.parse(self.data.get("q", "") if self.is_bound else "")
+
+    @cached_property
+    def _form_parts(self) -> list[tuple[Term, tuple[str, ...]]]:
+        """Each filled form field as its search term, with the parameters it came from."""
+        if not self.is_bound:
+            return []
+        self.form.is_valid()  # cleans the fields; the ones in error are left out
+        data = self.form.cleaned_data
+        parts: list[tuple[Term, tuple[str, ...]]] = []
+        if data.get("status"):
+            parts.append((Term("status", tuple(data["status"])), ("status",)))
+        if data.get("printer"):
+            parts.append((Term("printer", (data["printer"].name,)), ("printer",)))
+        if data.get("is_business") is not None:
+            parts.append((Term("business", (data["is_business"],)), ("is_business",)))
+        if data.get("priority") not in (None, ""):
+            parts.append((Term("priority", (Span("=", int(data["priority"])),)), ("priority",)))
+        for name in DATE_RANGES:
+            span = _date_span(data.get(name))
+            if span is not None:
+                parts.append((Term(name, (span,)), tuple(f"{name}_{end}" for end in DATE_ENDS)))
+        for name, key in (("created_by", "by"), ("updated_by", "updatedby")):
+            if data.get(name, "").strip():
+                parts.append((Term(key, (data[name].strip(),)), (name,)))
+        if data.get("has_reference"):
+            has = Term("has", ("reference",), negated=data["has_reference"] == "no")
+            parts.append((has, ("has_reference",)))
+        return parts
+
+    @cached_property
+    def search_query(self) -> SearchQuery:
+        """The whole filter, form and box, as one query."""
+        return SearchQuery(tuple(term for term, _ in self._form_parts)) + self.box_query
+
+    @cached_property
+    def search_errors(self) -> list[str]:
+        """What the search box, or a name given in a field, says that cannot be read."""
+        named = SearchQuery(tuple(t for t, _ in self._form_parts if t.key in ("by", "updatedby")))
+        return list(self.box_query.errors) + search.unknown_names(named + self.box_query)
+
     @property
-    def has_text_search(self) -> bool:
-        """Whether the list is narrowed by `q`, which no index serves (it matches substrings)."""
-        return bool(self.is_bound and self.form.is_valid() and self.form.cleaned_data["q"].strip())
+    def filter_errors(self) -> dict[str, Any]:
+        """The form's errors on filters; an unknown sort is not one (the default sort holds)."""
+        return {name: errors for name, errors in self.errors.items() if name != "sort"}
+
+    @property
+    def error_messages(self) -> list[str]:
+        """Every reason the list shows nothing, for the page."""
+        fields = self.form.fields
+        messages = [
+            f"{fields[name].label or name.capitalize()}: {' '.join(errors)}"
+            for name, errors in self.filter_errors.items()
+        ]
+        return messages + self.search_errors
+
+    @property
+    def chips(self) -> list[dict[str, str]]:
+        """Every active part of the filter: its text and the query string without it."""
+        if not self.is_bound:
+            return []
+        params: QueryDict = (
+            self.data.copy() if isinstance(self.data, QueryDict) else QueryDict(mutable=True)
+        )
+        for name in POSITION_PARAMS:
+            params.pop(name, None)
+        chips = []
+        for term, names in self._form_parts:
+            link = params.copy()
+            for name in names:
+                link.pop(name, None)
+            chips.append({"label": term.format(), "query": link.urlencode()})
+        box = self.box_query
+        for index, term in enumerate(box.terms):
+            link = params.copy()
+            rest = box.without(index).format()
+            if rest:
+                link["q"] = rest
+            else:
+                link.pop("q", None)
+            chips.append({"label": term.format(), "query": link.urlencode()})
+        return chips
+
+    @property
+    def more_filters_active(self) -> bool:
+        """Whether a field under "More filters" is filled, so the page shows them open."""
+        return any(self.data.get(name) for name in MORE_FILTERS)
 
     @property
     def is_filtered(self) -> bool:
         """Whether the query string narrows the list (sorting and paging do not)."""
         data: Any = self.data
         return any(
-            value for key, values in data.lists() if key not in ("sort", "page") for value in values
+            value
+            for key, values in data.lists()
+            if key not in ("sort", *POSITION_PARAMS)
+            for value in values
         )
+
+
+def _date_span(value: slice | None) -> Span | None:
+    """A date range field's value (a slice of the first and last moments) as a span of days."""
+    if not value or (value.start is None and value.stop is None):
+        return None
+    first = value.start.date() if value.start else None
+    last = value.stop.date() if value.stop else None
+    if first and last:
+        return Span("..", first, last)
+    return Span(">=", first) if first else Span("<=", last)

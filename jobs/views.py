@@ -25,7 +25,6 @@ from jobs.paging import (
     COUNT_CAP,
     DEFAULT_SORT,
     InvalidCursor,
-    count_capped,
     last_page_cursor,
     paginate,
     sorted_by,
@@ -111,7 +110,7 @@ def list_context(params: QueryDict) -> dict[str, Any]:
     )
     return {
         "filter": filterset,
-        **_page_context(filterset.qs, params),
+        **_page_context(filterset.qs, params, count=filterset.count),
         "headers": _sort_headers(params),
         "params": params,
         "sort": params.get("sort", ""),
@@ -120,10 +119,13 @@ def list_context(params: QueryDict) -> dict[str, Any]:
     }
 
 
-def _page_context(jobs: QuerySet[Job], params: QueryDict) -> dict[str, Any]:
+def _page_context(
+    jobs: QuerySet[Job], params: QueryDict, *, count: Callable[[int], int]
+) -> dict[str, Any]:
     """The page the cursor points at (the first page without one, or with one that is not
-    valid, saying so), the capped count, and the links' query strings. An old bookmark's
-    `page` number shows the first page."""
+    valid, saying so), the capped count (`count(cap)`: JobFilter.count, which counts a text
+    search in its index), and the links' query strings. An old bookmark's `page` number
+    shows the first page."""
     sort = current_sort(params)
     cursor = params.get("cursor") or None
     cursor_error = ""
@@ -133,16 +135,16 @@ def _page_context(jobs: QuerySet[Job], params: QueryDict) -> dict[str, Any]:
         cursor, cursor_error = None, str(error)
         page = paginate(jobs, sort=sort, limit=PAGE_SIZE)
     if cursor is None and not page.has_next:
-        count = len(page.items)  # the first page holds every match: no COUNT needed
+        matches = len(page.items)  # the first page holds every match: no COUNT needed
     else:
-        count = count_capped(jobs, COUNT_CAP)
+        matches = count(COUNT_CAP)
     filters = filter_params(params)
     return {
         "page": page,
         "cursor": cursor,
         "cursor_error": cursor_error,
-        "count": count,
-        "count_is_capped": count > COUNT_CAP,
+        "count": matches,
+        "count_is_capped": matches > COUNT_CAP,
         "filter_query": filters.urlencode(),
         "last_cursor": last_page_cursor(sort),
     }

@@ -102,7 +102,12 @@ def test_invalid_filter_values_are_reported_not_500(client_for, viewer, jobs) ->
         URL, {"status": "bogus", "priority": "99", "created_after": "nope", "page": "x"}
     )
     assert response.status_code == 200
-    assert "Some filters were ignored" in response.content.decode()
+    # Nothing is shown rather than more than asked for (docs/search.md, "Errors").
+    assert names(response) == []
+    body = response.content.decode()
+    assert "No jobs are shown until the filter can be read" in body
+    assert "Status: Select a valid choice. bogus is not one of the available choices." in body
+    assert "Priority: Select a valid choice." in body and "Created: Enter a valid date." in body
 
 
 @pytest.mark.parametrize(
