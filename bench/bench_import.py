@@ -6,7 +6,8 @@ throwaway database created and dropped; skipped with a note when the server is d
 
 - Jobsite's import (`run_import`: read, check, write jobs and events in batches with their
   checkpoints): new jobs; a re-import of a changed file, in which every row updates its job
-  by reference; a re-import of the same file, in which every row is unchanged;
+  by reference (`generate` says what changes); a re-import of the same file, in which every
+  row is unchanged; and once, a re-import that renames every job;
 - django-import-export: a `ModelResource` for `Job` with the same columns and
   `import_id_fields = ["reference"]`, for the same three (its defaults otherwise, plus
   `skip_unchanged`);
@@ -57,31 +58,38 @@ COLUMNS = (
 )
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BATCH = 1000
+RENAMED = 3  # the file variant that renames every job
 
 
 # --- The files ---------------------------------------------------------------------------
 
 
 def generate(path: Path, rows: int, variant: int = 0) -> None:
-    """Variant 0 is the base file; variants 1 and 2 change every row of it (and each other):
-    name, priority and notes, the customer of business jobs, and pending <-> scheduled."""
+    """Variant 0 is the base file. Variants 1 and 2 change every row of the one imported
+    before (1 after 0, then 2, then 1 again), as a daily re-import would: each row's priority
+    and notes; pending jobs go to scheduled and back; one row in ten is renamed, and when it
+    is a business job its customer changes too. Variant 3 is variant 1 with every job renamed
+    (so every row rewrites the job's search index entries as well)."""
     rng = random.Random(42)
+    revision = 1 if variant == RENAMED else variant
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(COLUMNS)
         for number in range(1, rows + 1):
             business = number % 3 == 0
             status = STATUSES[number % len(STATUSES)]
-            if status == "pending" and variant == 1:
+            if status == "pending" and revision == 1:
                 status = "scheduled"
-            suffix = f" (rev {variant})" if variant else ""
+            suffix = f" (rev {revision})" if revision else ""
+            renamed = revision if number % 10 == 0 else 0
+            name = f"Bracket v{number}" + (suffix if renamed else "")
             writer.writerow(
                 [
-                    f"Bracket v{number}{suffix}",
+                    name + (" renamed" if variant == RENAMED else ""),
                     status,
-                    (rng.randint(0, 10) + variant) % 11,
+                    (rng.randint(0, 10) + revision) % 11,
                     "yes" if business else "no",
-                    f"Customer {(number + variant) % 97}" if business else "",
+                    f"Customer {(number + renamed) % 97}" if business else "",
                     ("PLA, 0.2 mm" if number % 2 else "") + suffix,
                     f"bracket_{number}.3mf",
                     PRINTERS[number % len(PRINTERS)],
@@ -294,11 +302,43 @@ def bulk_create_baseline(path: Path) -> float:
 
 
 RAW_JOB_COLUMNS = (
-    "name, status, priority, is_business, customer_name, notes, file_name, printer_id, "
-    "reference, created_by_id, updated_by_id, created_at, updated_at, started_at, "
-    "completed_at, cancelled_at, cancelled_by_id, cancellation_reason, version"
+    "name",
+    "status",
+    "priority",
+    "is_business",
+    "customer_name",
+    "notes",
+    "file_name",
+    "printer_id",
+    "reference",
+    "created_by_id",
+    "updated_by_id",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "completed_at",
+    "cancelled_at",
+    "cancelled_by_id",
+    "cancellation_reason",
+    "version",
 )
-RAW_EVENT_COLUMNS = "job_id, actor_id, kind, changes, created_at"
+RAW_EVENT_COLUMNS = ("job_id", "actor_id", "kind", "changes", "created_at")
+
+
+def raw_insert(model: Any, given: tuple[str, ...], placeholder: str) -> tuple[str, tuple]:
+    """An INSERT of the `given` columns and every other column of `model` with its default
+    (so the raw baseline writes whole rows, whatever the models add); and those defaults."""
+    others = [
+        field
+        for field in model._meta.concrete_fields
+        if not field.primary_key and field.column not in given
+    ]
+    columns = [*given, *(field.column for field in others)]
+    sql = (
+        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([placeholder] * len(columns))})"
+    )
+    return sql, tuple(field.get_default() for field in others)
 
 
 def raw_rows(path: Path, printers: dict[str, int], actor: int, now: Any) -> Any:
@@ -353,21 +393,26 @@ def raw_rows(path: Path, printers: dict[str, int], actor: int, now: Any) -> Any:
 
 
 def raw_sqlite(path: Path, db_path: str, actor: int) -> float:
+    from jobs.models import Job, JobEvent
+
     connection = sqlite3.connect(db_path, isolation_level=None)
     printers = dict(connection.execute("SELECT name, id FROM jobs_printer"))
-    job_sql = f"INSERT INTO jobs_job ({RAW_JOB_COLUMNS}) VALUES ({', '.join(['?'] * 19)})"
-    event_sql = f"INSERT INTO jobs_jobevent ({RAW_EVENT_COLUMNS}) VALUES (?, ?, 'imported', ?, ?)"
+    job_sql, job_defaults = raw_insert(Job, RAW_JOB_COLUMNS, "?")
+    event_sql, event_defaults = raw_insert(JobEvent, RAW_EVENT_COLUMNS, "?")
     started = time.perf_counter()
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     for batch in raw_rows(path, printers, actor, now):
         connection.execute("BEGIN IMMEDIATE")
-        connection.executemany(job_sql, [job for job, _ in batch])
+        connection.executemany(job_sql, [(*job, *job_defaults) for job, _ in batch])
         # The batch holds the write lock, so its ids are the last len(batch) ones.
         last = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
         first = last - len(batch) + 1
         connection.executemany(
             event_sql,
-            [(first + i, actor, changes, now) for i, (_, changes) in enumerate(batch)],
+            [
+                (first + i, actor, "imported", changes, now, *event_defaults)
+                for i, (_, changes) in enumerate(batch)
+            ],
         )
         connection.execute("COMMIT")
     seconds = time.perf_counter() - started
@@ -378,20 +423,21 @@ def raw_sqlite(path: Path, db_path: str, actor: int) -> float:
 def raw_postgres(path: Path, url: str, actor: int) -> float:
     import psycopg
 
+    from jobs.models import Job, JobEvent
+
+    job_sql, job_defaults = raw_insert(Job, RAW_JOB_COLUMNS, "%s")
+    event_sql, event_defaults = raw_insert(JobEvent, RAW_EVENT_COLUMNS, "%s")
     with psycopg.connect(url) as connection:
         printers = dict(connection.execute("SELECT name, id FROM jobs_printer").fetchall())
-        job_sql = (
-            f"INSERT INTO jobs_job ({RAW_JOB_COLUMNS}) VALUES ({', '.join(['%s'] * 19)}) "
-            "RETURNING id"
-        )
-        event_sql = (
-            f"INSERT INTO jobs_jobevent ({RAW_EVENT_COLUMNS}) VALUES (%s, %s, 'imported', %s, %s)"
-        )
         started = time.perf_counter()
         now = datetime.now(UTC)
         for batch in raw_rows(path, printers, actor, now):
             with connection.transaction(), connection.cursor() as cursor:
-                cursor.executemany(job_sql, [job for job, _ in batch], returning=True)
+                cursor.executemany(
+                    f"{job_sql} RETURNING id",
+                    [(*job, *job_defaults) for job, _ in batch],
+                    returning=True,
+                )
                 ids = []
                 while True:
                     ids.append(cursor.fetchone()[0])
@@ -399,7 +445,10 @@ def raw_postgres(path: Path, url: str, actor: int) -> float:
                         break
                 cursor.executemany(
                     event_sql,
-                    [(i, actor, changes, now) for i, (_, changes) in zip(ids, batch, strict=True)],
+                    [
+                        (job_id, actor, "imported", changes, now, *event_defaults)
+                        for job_id, (_, changes) in zip(ids, batch, strict=True)
+                    ],
                 )
         return time.perf_counter() - started
 
@@ -413,7 +462,7 @@ def measure(work: Path, rows: int, repeat: int, die_repeat: int, database_url: s
     from django.db import connection
 
     user = prepare_database()
-    files = [work / f"jobs-{variant}.csv" for variant in range(3)]
+    files = [work / f"jobs-{variant}.csv" for variant in range(RENAMED + 1)]
     out: dict[str, Any] = {"vendor": connection.vendor, "batch_size": settings.IMPORT_BATCH_SIZE}
     timings: dict[str, list[float]] = {}
     longest: dict[str, float] = {}
@@ -432,6 +481,7 @@ def measure(work: Path, rows: int, repeat: int, die_repeat: int, database_url: s
     last = files[1 + (repeat - 1) % 2]
     for _ in range(repeat):
         jobsite("jobsite_unchanged", last, "skipped")
+    jobsite("jobsite_renamed", files[RENAMED], "updated")
 
     for _ in range(repeat):
         clear_jobs()
@@ -524,7 +574,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
-    parser.add_argument("--die-repeat", type=int, default=1, help="django-import-export runs")
+    parser.add_argument(
+        "--die-repeat", type=int, default=1, help="django-import-export runs (0: none)"
+    )
     parser.add_argument("--scale-rows", type=int, nargs=2, default=[10_000, 1_000_000])
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-scale", action="store_true", help="skip the 1,000,000-row run")
@@ -544,7 +596,7 @@ def main() -> None:
     common = ["--work", str(work), "--rows", str(args.rows)]
     common += ["--repeat", str(args.repeat), "--die-repeat", str(args.die_repeat)]
     try:
-        for variant in range(3):
+        for variant in range(RENAMED + 1):
             generate(work / f"jobs-{variant}.csv", args.rows, variant)
         size = (work / "jobs-0.csv").stat().st_size / 1e6
         print(
@@ -570,6 +622,7 @@ LINES = (
     ("jobsite_create", "Jobsite, new jobs"),
     ("jobsite_changed", "Jobsite, re-import of a changed file"),
     ("jobsite_unchanged", "Jobsite, re-import of the same file"),
+    ("jobsite_renamed", "Jobsite, re-import renaming every job (1 run)"),
     ("die_create", "django-import-export, new jobs"),
     ("die_changed", "django-import-export, changed re-import"),
     ("die_unchanged", "django-import-export, unchanged re-import"),
@@ -587,7 +640,8 @@ def report(rows: int, results: dict[str, dict]) -> None:
     print()
     print(f"{'rows/s':<48}" + "".join(f"{db:>14}" for db in names))
     for key, label in LINES:
-        print(f"{label:<48}" + "".join(f"{rates[db][key]:>14,.0f}" for db in names))
+        cells = (f"{rates[db][key]:>14,.0f}" if key in rates[db] else f"{'-':>14}" for db in names)
+        print(f"{label:<48}" + "".join(cells))
     print(
         f"{'longest write transaction of a Jobsite run':<48}"
         + "".join(
@@ -616,7 +670,7 @@ def report(rows: int, results: dict[str, dict]) -> None:
     ]
     print("Ratios (same run):")
     for db, label, top, bottom, goal in goals:
-        if db not in rates:
+        if db not in rates or top not in rates[db] or bottom not in rates[db]:
             continue
         ratio = rates[db][top] / rates[db][bottom]
         verdict = ""

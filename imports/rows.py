@@ -18,14 +18,16 @@ from imports.intake import Header
 from imports.models import ErrorType, OnExisting
 from imports.reading import Record
 from jobs import validation
-from jobs.models import Job, Printer
-from jobs.status import JobStatus
+from jobs.models import EDITABLE_FIELDS, Job, Printer
+from jobs.status import STATUS_SIDE_EFFECT_FIELDS, JobStatus
 
 TEXT_COLUMNS = (
     ("notes", validation.clean_notes),
     ("file_name", validation.clean_file_name),
 )
 REFERENCE_DIGEST_SIZE = 16
+# Besides the editable fields and a status change's, what an update reads of a job.
+UPDATE_READS = ("reference", "version", "updated_by")
 
 
 @dataclass(slots=True)
@@ -174,9 +176,13 @@ def plan_batch(
     wanted = {ref for _, _, ref, key in candidates if ref and key not in seen}
     existing: dict[str, Job] = {}
     if wanted:
-        # What an update's status rules and event diff read of a job comes with it: its
+        # Only what checking and writing an update read of a job, and all of it: its
         # canceller joined, its printer from the validator's (no query per job).
-        query = Job.objects.filter(reference__in=wanted).select_related("cancelled_by")
+        query = (
+            Job.objects.filter(reference__in=wanted)
+            .only(*EDITABLE_FIELDS, *STATUS_SIDE_EFFECT_FIELDS, *UPDATE_READS)
+            .select_related("cancelled_by")
+        )
         if lock:
             query = query.select_for_update(of=("self",))
         for found in query:

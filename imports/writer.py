@@ -60,34 +60,31 @@ def insert_jobs(
     """
     if not new_jobs:
         return 0
-    given = {
-        "created_by": actor,
-        "updated_by": actor,
-        "created_at": at,
-        "updated_at": at,
-        "source_import": source_import,
-    }
     ids = _insert(
         Job,
         [
-            {**values, **given, **creation_side_effects(values["status"], actor=actor, at=at)}
+            {**values, **creation_side_effects(values["status"], actor=actor, at=at)}
             for values in new_jobs
         ],
+        same={
+            "created_by": actor,
+            "updated_by": actor,
+            "created_at": at,
+            "updated_at": at,
+            "source_import": source_import,
+        },
         returning=True,
     )
-    kind = JobEvent.Kind.IMPORTED.value
     _insert(
         JobEvent,
         [
             {
                 "job": job_id,
-                "actor": actor,
-                "kind": kind,
                 "changes": creation_diff({name: values[name] for name in EDITABLE_FIELDS}),
-                "created_at": at,
             }
             for job_id, values in zip(ids, new_jobs, strict=True)
         ],
+        same={"actor": actor, "kind": JobEvent.Kind.IMPORTED.value, "created_at": at},
     )
     return len(ids)
 
@@ -100,17 +97,17 @@ def update_jobs(updates: list[tuple[Job, dict[str, Any]]], *, actor: Any, at: da
     """
     changed: dict[tuple[str, ...], list[Job]] = {}  # by the fields they change
     events: list[dict[str, Any]] = []
-    kind = JobEvent.Kind.UPDATED.value
+    actor_id = actor.pk if actor is not None else None
     for job, clean in updates:
         touched, diff = job.assign_changes(clean, actor=actor, at=at)
         if not diff:
             continue
-        job.updated_at = at
+        if job.updated_by_id != actor_id:
+            touched.append("updated_by")
         job.updated_by = actor
+        job.updated_at = at
         changed.setdefault(tuple(sorted(touched)), []).append(job)
-        events.append(
-            {"job": job.pk, "actor": actor, "kind": kind, "changes": diff, "created_at": at}
-        )
+        events.append({"job": job.pk, "changes": diff})
     if not events:
         return 0
     written = _update_versioned(changed)
@@ -121,7 +118,11 @@ def update_jobs(updates: list[tuple[Job, dict[str, Any]]], *, actor: Any, at: da
     for jobs in changed.values():
         for job in jobs:
             job.version += 1
-    _insert(JobEvent, events)
+    _insert(
+        JobEvent,
+        events,
+        same={"actor": actor, "kind": JobEvent.Kind.UPDATED.value, "created_at": at},
+    )
     return len(events)
 
 
@@ -132,11 +133,12 @@ def _update_versioned(changed: dict[tuple[str, ...], list[Job]]) -> int:
     """Write the changed fields of the jobs, each where it still has the version it was
     read with, and raise that version by one; return how many jobs were written.
 
-    `changed` groups the jobs by the fields they change. PostgreSQL writes a whole new row
-    version whatever an UPDATE sets, so one statement writes every UPDATE_FIELDS of them
-    all. SQLite rewrites the index entries of every column an UPDATE sets, changed or not,
-    so each group gets a statement that sets its own fields (a handful per batch: the rows
-    of one file tend to change the same columns).
+    `changed` groups the jobs by the fields they change (`updated_at` aside). PostgreSQL
+    writes a whole new row version whatever an UPDATE sets, so one statement writes every
+    UPDATE_FIELDS of them all. SQLite does the work of every column an UPDATE sets, changed
+    or not (its index entries, the search index's triggers, a foreign key's check), so each
+    group gets a statement that sets its own fields: a handful per batch, as the rows of one
+    file tend to change the same columns.
     """
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -144,7 +146,7 @@ def _update_versioned(changed: dict[tuple[str, ...], list[Job]]) -> int:
             return _update_from_copy(cursor, jobs, UPDATE_FIELDS)
         written = 0
         for touched, jobs in changed.items():
-            fields, rows = _update_rows(jobs, (*touched, "updated_at", "updated_by"))
+            fields, rows = _update_rows(jobs, (*touched, "updated_at"))
             assignments = ", ".join(f"{column} = %s" for column in fields)
             cursor.executemany(
                 f"UPDATE {JOB_TABLE} SET {assignments}, version = version + 1 "
@@ -197,29 +199,46 @@ def _update_rows(jobs: list[Job], names: tuple[str, ...]) -> tuple[list[str], li
 
 
 def _insert(
-    model: type[models.Model], rows: list[dict[str, Any]], *, returning: bool = False
+    model: type[models.Model],
+    rows: list[dict[str, Any]],
+    *,
+    same: dict[str, Any],
+    returning: bool = False,
 ) -> list[Any]:
     """INSERT `rows` into `model`'s table, every concrete field but the primary key; return
     the new keys with `returning`.
 
-    A row maps field names to clean Python values (a relation: the object or its key); a
-    field it leaves out gets its default.
+    A row maps field names to clean Python values (a relation: the object or its key); `same`
+    holds the values every row shares, converted once; a field neither gives gets its default.
     """
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    columns = [(field.name, field.get_default(), _to_db(field)) for field in fields]
+    varying = set().union(*rows) - set(same)
+    per_row = [
+        (field.name, field.get_default(), _to_db(field))
+        for field in fields
+        if field.name in varying
+    ]
+    fixed = [field for field in fields if field.name not in varying]
+    fixed_values = []
+    for field in fixed:
+        value = same.get(field.name, field.get_default())
+        to_db = _to_db(field)
+        fixed_values.append(value if to_db is None else to_db(value))
     values = []
     for row in rows:
-        found = [row.get(name, default) for name, default, _ in columns]
+        found = [row.get(name, default) for name, default, _ in per_row]
         values.append(
             [
                 value if to_db is None else to_db(value)
-                for value, (_, _, to_db) in zip(found, columns, strict=True)
+                for value, (_, _, to_db) in zip(found, per_row, strict=True)
             ]
+            + fixed_values
         )
     quote = connection.ops.quote_name
     table = model._meta.db_table
     pk_column = model._meta.pk.column
-    names = [quote(field.column) for field in fields]
+    names = [quote(model._meta.get_field(name).column) for name, _, _ in per_row]
+    names += [quote(field.column) for field in fixed]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             ids: list[Any] = []

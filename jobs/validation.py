@@ -19,6 +19,8 @@ REFERENCE_MAX = 100
 YES_NO = {"true": True, "yes": True, "y": True, "1": True}
 YES_NO |= {"false": False, "no": False, "n": False, "0": False}
 PRIORITY_MIN, PRIORITY_MAX = 0, 10
+# JobStatus.values builds a new list at every use; an import checks a status per row.
+STATUS_VALUES = frozenset(JobStatus.values)
 
 # Refused in job text (docs/jobs.md, "Fields"): C0 controls (multi-line text keeps its line
 # breaks), DEL, C1 controls, and the bidirectional overrides and isolates, which show text in
@@ -134,7 +136,7 @@ def check_status(current: str | None, new: str) -> None:
 def clean_status_name(value: str) -> str:
     """A status written in any letter case (as CSV files may), as its stored value."""
     status = value.strip().lower()
-    if status not in JobStatus.values:
+    if status not in STATUS_VALUES:
         choices = ", ".join(JobStatus.values)
         raise ValidationError(f"Unknown status “{value}”; use one of {choices}.", code="invalid")
     return status
