@@ -2,8 +2,10 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils.html import format_html
 
 from imports.models import (
     ImportErrorRecord,
@@ -13,8 +15,6 @@ from imports.models import (
     ImportStatus,
 )
 
-INLINE_ERROR_LIMIT = 100
-
 
 class ReadOnlyMixin:
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -22,23 +22,6 @@ class ReadOnlyMixin:
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-class FirstErrorsFormSet(BaseInlineFormSet):
-    """An import may hold thousands of error records; the inline shows the first ones."""
-
-    def get_queryset(self):  # noqa: ANN201 - Django's signature
-        return super().get_queryset()[:INLINE_ERROR_LIMIT]
-
-
-class ImportErrorRecordInline(ReadOnlyMixin, admin.TabularInline):
-    model = ImportErrorRecord
-    formset = FirstErrorsFormSet
-    fields = ["row", "field", "error_type", "message", "raw_data"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    verbose_name_plural = f"Errors (first {INLINE_ERROR_LIMIT})"
 
 
 class ImportEventInline(ReadOnlyMixin, admin.TabularInline):
@@ -68,14 +51,32 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_select_related = ["created_by"]
     search_fields = ["original_filename", "file_hash", "id"]
     date_hierarchy = "created_at"
-    inlines = [ImportEventInline, ImportErrorRecordInline]
+    # An import may hold thousands of error records: its page links to their paged list
+    # instead of showing them inline.
+    inlines = [ImportEventInline]
     actions = ["cancel_imports"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in ImportJob._meta.fields]
+        return [field.name for field in ImportJob._meta.fields] + ["error_records"]
+
+    @admin.display(description="Error records")
+    def error_records(self, import_job: ImportJob) -> str:
+        if not import_job.error_count:
+            return "None"
+        changelist = reverse("admin:imports_importerrorrecord_changelist")
+        return format_html(
+            '<a href="{}?import_job__id__exact={}">{} row error{}, {} a page</a>'
+            ' (also on <a href="{}">the import\'s page</a>)',
+            changelist,
+            import_job.pk,
+            import_job.error_count,
+            pluralize(import_job.error_count),
+            ImportErrorRecordAdmin.list_per_page,
+            import_job.get_absolute_url(),
+        )
 
     @admin.action(description="Cancel selected imports", permissions=["change"])
     def cancel_imports(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
