@@ -16,7 +16,7 @@ from django.http import QueryDict
 from django.utils.functional import cached_property
 
 from jobs import search
-from jobs.models import Job, Printer
+from jobs.models import Job, JobEvent, Printer
 from jobs.search import SearchQuery, Span, Term
 from jobs.status import JobStatus
 from jobs.validation import PRIORITY_MAX, PRIORITY_MIN
@@ -38,6 +38,7 @@ DATE_ENDS = ("after", "before")  # a date range's parameters: created_after, cre
 MORE_FILTERS = tuple(f"{name}_{end}" for name in DATE_RANGES[1:] for end in DATE_ENDS) + (
     "created_by",
     "updated_by",
+    "origin",
 )
 
 
@@ -110,6 +111,10 @@ class JobFilter(django_filters.FilterSet):
         choices=[("yes", "With a reference"), ("no", "Without a reference")],
         empty_label="Any",
     )
+    # Jobs with a change from that surface (docs/jobs.md, "History"); `import` is below.
+    origin = django_filters.ChoiceFilter(
+        label="Changed from", choices=JobEvent.Origin.choices, empty_label="Anywhere"
+    )
     sort = JobOrdering(fields=[(field, key) for key, field in SORT_FIELDS.items()])
 
     class Meta:
@@ -169,6 +174,10 @@ class JobFilter(django_filters.FilterSet):
         if data.get("has_reference"):
             has = Term("has", ("reference",), negated=data["has_reference"] == "no")
             parts.append((has, ("has_reference",)))
+        if data.get("import"):
+            parts.append((Term("import", (str(data["import"]),)), ("import",)))
+        if data.get("origin"):
+            parts.append((Term("origin", (data["origin"],)), ("origin",)))
         return parts
 
     @cached_property
@@ -239,6 +248,14 @@ class JobFilter(django_filters.FilterSet):
             if key not in ("sort", *POSITION_PARAMS)
             for value in values
         )
+
+
+# The jobs an import created or updated: `import=<id>`, what an import's page links to. The
+# parameter is a Python keyword, so the filter cannot be declared in the class body. Hidden:
+# the import's page sets it, and the filter form carries it along.
+JobFilter.base_filters["import"] = django_filters.UUIDFilter(
+    label="Import", widget=forms.HiddenInput
+)
 
 
 def _date_span(value: slice | None) -> Span | None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +61,18 @@ class NotCancellable(Exception):
 class JobQuerySet(models.QuerySet):
     def with_related(self) -> JobQuerySet:
         return self.select_related("printer", "updated_by", "created_by", "cancelled_by")
+
+
+def changed_from(origins: Iterable[str], *, refs: Iterable[str] = ()) -> Q:
+    """Jobs with a change (their creation included) from one of `origins`, and given `refs`,
+    by one of those runs: with `origins` ["import"] and an import's id, the jobs that import
+    created or updated. `id IN (SELECT job_id FROM jobs_jobevent WHERE origin IN … AND
+    origin_ref IN …)`, which the (origin, origin_ref, job) index answers alone."""
+    events = JobEvent.objects.filter(origin__in=list(origins))
+    refs = list(refs)
+    if refs:
+        events = events.filter(origin_ref__in=refs)
+    return Q(pk__in=events.order_by().values("job_id"))
 
 
 class Job(models.Model):

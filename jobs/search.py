@@ -13,6 +13,7 @@ databases (jobs/migrations/0003_job_search.py): on SQLite the FTS5 trigram table
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -24,7 +25,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from jobs.models import Job, Printer
+from jobs.models import Job, JobEvent, Printer, changed_from
 from jobs.status import JobStatus
 from jobs.validation import PRIORITY_MAX, PRIORITY_MIN
 
@@ -352,6 +353,22 @@ def _priority_condition(values: tuple[Span, ...], ctx: Context) -> Q:
     return _any_of(conditions)
 
 
+def _read_import(item: str) -> str:
+    try:
+        return str(uuid.UUID(item))
+    except ValueError:
+        raise BadValue(
+            f"“{item}” is not an import's id (the long one in the address of the import's page)"
+        ) from None
+
+
+def _read_origin(item: str) -> str:
+    value = item.lower()
+    if value not in JobEvent.Origin.values:
+        raise BadValue(f"unknown origin “{item}” (one of {', '.join(JobEvent.Origin.values)})")
+    return value
+
+
 # The keys, in the order the help and the "unknown key" message list them.
 KEYS: dict[str, Key] = {
     "": Key(read=_read_text, condition=lambda v, ctx: _text_condition(v, ctx, ""), text_column=""),
@@ -383,6 +400,18 @@ KEYS: dict[str, Key] = {
         read=_read_text, condition=_user_condition("updated_by"), example="updatedby:alice"
     ),
     "has": Key(read=_read_has, condition=_has_condition, example="has:reference"),
+    # A change's origin (docs/jobs.md, "History"): the jobs an import created or updated, the
+    # jobs changed at least once from a surface.
+    "import": Key(
+        read=_read_import,
+        condition=lambda values, ctx: changed_from([JobEvent.Origin.IMPORT], refs=values),
+        example="import:0b5ad2c4-1f0e-4c7a-9a53-6d2f3e8b7a10",
+    ),
+    "origin": Key(
+        read=_read_origin,
+        condition=lambda values, ctx: changed_from(values),
+        example="origin:admin",
+    ),
 }
 ALIASES = {"reference": "ref", "createdby": "by", "customer_name": "customer"}
 

@@ -8,10 +8,11 @@ import uuid
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.management import call_command
+from django.db import connection
 from django.urls import reverse
 
 from jobs.bulk import bulk_update_status
-from jobs.models import Job, JobEvent
+from jobs.models import Job, JobEvent, changed_from
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +140,91 @@ def test_an_event_from_before_origins_shows_none(client_for, editor, job) -> Non
     JobEvent.objects.create(job=job, actor=editor, kind="updated", changes={"priority": [0, 1]})
     body = client_for(editor).get(job.get_absolute_url()).content.decode()
     assert "by editor, <time" in body
+
+
+# Finding jobs by origin: `import=` / `import:` and `origin=` / `origin:` -----------------------
+
+
+@pytest.fixture
+def by_origin(make_job, editor) -> dict[str, Job]:
+    """A job per origin; the two imported ones by different imports, one also edited."""
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    jobs = {
+        "first": make_job(name="First import's"),
+        "second": make_job(name="Second import's"),
+        "admin": make_job(name="Admin's"),
+        "ui": make_job(name="Web page's"),
+    }
+    JobEvent.objects.create(job=jobs["first"], kind="imported", origin="import", origin_ref=first)
+    JobEvent.objects.create(job=jobs["second"], kind="imported", origin="import", origin_ref=second)
+    JobEvent.objects.create(job=jobs["admin"], kind="created", origin="admin")
+    JobEvent.objects.create(job=jobs["ui"], kind="created", origin="ui")
+    jobs["second"].apply_changes({"priority": 2}, actor=editor, origin=Origin.UI)
+    jobs["refs"] = (first, second)
+    return jobs
+
+
+def listed(client, **params) -> tuple[set[str], str]:
+    response = client.get(reverse("jobs:list"), params)
+    assert response.status_code == 200
+    return {job.name for job in response.context["page"].items}, response.content.decode()
+
+
+def test_the_list_shows_the_jobs_of_one_import(client_for, editor, by_origin) -> None:
+    first, second = by_origin["refs"]
+    client = client_for(editor)
+    names, body = listed(client, **{"import": first})
+    assert names == {"First import's"}
+    # A chip says so and removes it; the form carries the import along to the next filter.
+    assert f"<code>import:{first}</code>" in body
+    assert f'type="hidden" name="import" value="{first}"' in body
+    names, _ = listed(client, **{"import": second.replace("-", "").upper()})
+    assert names == {"Second import's"}
+
+
+def test_the_search_box_takes_import_and_origin(client_for, editor, by_origin) -> None:
+    first, second = by_origin["refs"]
+    client = client_for(editor)
+    assert listed(client, q=f"import:{first},{second}")[0] == {"First import's", "Second import's"}
+    assert listed(client, q=f"-import:{first} -origin:ui")[0] == {"Admin's"}
+    assert listed(client, q="origin:ui")[0] == {"Web page's", "Second import's"}
+    assert listed(client, q=f"origin:import second import:{second}")[0] == {"Second import's"}
+
+
+def test_the_origin_field_lists_jobs_changed_from_there(client_for, editor, by_origin) -> None:
+    names, body = listed(client_for(editor), origin="admin")
+    assert names == {"Admin's"}
+    assert "<code>origin:admin</code>" in body
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"import": "12"}, "Import: Enter a valid UUID."),
+        ({"origin": "web"}, "Changed from: Select a valid choice."),
+        ({"q": "import:12"}, "“12” is not an import&#x27;s id"),
+        (
+            {"q": "origin:web"},
+            "unknown origin “web” (one of ui, admin, cli, api, mcp, import, bulk)",
+        ),
+    ],
+)
+def test_a_bad_import_or_origin_shows_no_jobs_and_says_why(
+    client_for, editor, by_origin, params, message
+) -> None:
+    names, body = listed(client_for(editor), **params)
+    assert names == set()
+    assert message in body
+
+
+def test_the_import_filter_reads_the_origin_index(by_origin) -> None:
+    jobs = Job.objects.filter(changed_from(["import"], refs=[by_origin["refs"][0]])).values("pk")
+    sql, params = jobs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a table this small is read whole
+            cursor.execute(f"EXPLAIN {sql}", params)
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "jobevent_origin_job_idx" in plan

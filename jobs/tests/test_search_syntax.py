@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jobs.models import JobEvent
 from jobs.search import KEYS, Age, SearchQuery, Span, Term, parse
 from jobs.status import JobStatus
 
@@ -228,6 +229,10 @@ def key_term(draw: st.DrawFn) -> str:
         value = _span(POINTS["priority"])
     elif key in ("created", "updated", "started", "completed"):
         value = _span(POINTS["time"])
+    elif key == "import":
+        value = st.one_of(st.uuids().map(str), st.uuids().map(lambda id_: id_.hex.upper()))
+    elif key == "origin":
+        value = st.sampled_from(JobEvent.Origin.values + ["UI", "Admin"])
     else:
         value = st.one_of(WORD, st.just("none"))
     items = draw(st.lists(value, min_size=1, max_size=3))
