@@ -1,6 +1,9 @@
 """`manage.py bulk_update_status`: the bulk status change of docs/bulk-status.md, for scripts.
 
-Input is the JSON list of `{"id", "status"}` from --file, stdin, or `--ids 1,2 --status S`.
+Input is the JSON list of `{"id", "status"}` from --file, stdin, or `--ids 1,2 --status S`;
+`--ids -` reads the ids from stdin, one a line or separated by spaces or commas, so that
+`manage.py jobs search ... --output ids | manage.py bulk_update_status --ids - --status S`
+changes the jobs a search found (at most 100, all or nothing).
 Prints the response JSON. Exit 0 success, 1 failure (including input that is not
 JSON), 2 bad usage (conflicting options, unknown user, unreadable file).
 """
@@ -11,7 +14,7 @@ from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from jobs.bulk import VALIDATION_ERROR, bulk_update_status
+from jobs.bulk import MAX_ITEMS, VALIDATION_ERROR, bulk_update_status
 from jobs.cli import user_from_option
 from jobs.models import JobEvent
 
@@ -33,7 +36,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--file", help="JSON file to read ('-' for stdin; default stdin).")
-        parser.add_argument("--ids", help="Comma-separated job ids, used with --status.")
+        parser.add_argument(
+            "--ids",
+            help="Comma-separated job ids, used with --status; '-' reads them from stdin "
+            "(one a line, or separated by spaces or commas).",
+        )
         parser.add_argument("--status", help="The status to set on every job given by --ids.")
         parser.add_argument("--user", help="Username recorded as the actor (default: system).")
 
@@ -51,6 +58,27 @@ class Command(BaseCommand):
         if "error" in response or response["failed_count"]:
             sys.exit(1)
 
+    def read_stdin_ids(self, options: dict[str, Any]) -> str:
+        """The ids piped on stdin, as one comma-separated string."""
+        stream = options.get("stdin") or sys.stdin
+        if stream is None or stream.isatty():
+            raise CommandError(
+                "--ids - reads the ids from stdin: pipe them in, e.g. from "
+                "`manage.py jobs search ... --output ids`.",
+                returncode=USAGE_ERROR,
+            )
+        text = _read(stream)
+        if text is None:
+            raise UnreadableInput("The ids on stdin are not UTF-8 text.")
+        tokens = text.replace(",", " ").split()
+        if len(tokens) > MAX_ITEMS:
+            raise UnreadableInput(
+                f"{len(tokens)} ids on stdin: one status change takes at most {MAX_ITEMS} "
+                f"jobs, all or nothing, so nothing was changed. Send at most {MAX_ITEMS} "
+                f"(`jobs search ... --limit {MAX_ITEMS} --output ids`), or narrow the search."
+            )
+        return ",".join(tokens)
+
     def read_items(self, options: dict[str, Any]) -> Any:
         """The decoded input; raises UnreadableInput when it is not UTF-8 JSON."""
         ids, status, path = options["ids"], options["status"], options["file"]
@@ -59,6 +87,8 @@ class Command(BaseCommand):
                 raise CommandError("--ids and --status go together.", returncode=USAGE_ERROR)
             if path is not None:
                 raise CommandError("Give either --file or --ids/--status.", returncode=USAGE_ERROR)
+            if ids == "-":
+                ids = self.read_stdin_ids(options)
             return [{"id": _id_value(token), "status": status} for token in _tokens(ids)]
         if path is None or path == "-":
             stream = options.get("stdin") or sys.stdin
