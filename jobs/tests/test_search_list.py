@@ -232,8 +232,8 @@ def test_operator_words_match_only_as_text(make_job, way, text: str, expected: s
 def test_the_index_serves_the_list_query(floor) -> None:
     """SQLite: the search goes through the FTS table. PostgreSQL: the planner can answer
     Django's `icontains` with the trigram indexes (the expressions match); the other plans
-    are switched off for the EXPLAIN, since on a table this small a scan is cheaper. The
-    report of the benchmark at a million jobs shows the planner choosing them itself."""
+    are switched off for the EXPLAIN, since on a table this small a scan is cheaper
+    (docs/search.md, "How the index works", has the plans at a million jobs)."""
     with CaptureQueriesContext(connection) as queries:
         jobs = JobFilter(QueryDict("q=housing"), queryset=Job.objects.all()).qs
         assert list(jobs.values_list("name", flat=True)) == ["Gear housing"]
