@@ -17,7 +17,7 @@ return how many jobs they wrote. A batch takes a few statements, whatever its si
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -75,15 +75,17 @@ def insert_jobs(
         },
         returning=True,
     )
+    # A generator: on PostgreSQL each event's diff is worked out while the database takes in
+    # the ones before it.
     _insert(
         JobEvent,
-        [
+        (
             {
                 "job": job_id,
                 "changes": creation_diff({name: values[name] for name in EDITABLE_FIELDS}),
             }
             for job_id, values in zip(ids, new_jobs, strict=True)
-        ],
+        ),
         same={"actor": actor, "kind": JobEvent.Kind.IMPORTED.value, "created_at": at},
     )
     return len(ids)
@@ -200,60 +202,65 @@ def _update_rows(jobs: list[Job], names: tuple[str, ...]) -> tuple[list[str], li
 
 def _insert(
     model: type[models.Model],
-    rows: list[dict[str, Any]],
+    rows: Iterable[dict[str, Any]],
     *,
     same: dict[str, Any],
     returning: bool = False,
 ) -> list[Any]:
     """INSERT `rows` into `model`'s table, every concrete field but the primary key; return
-    the new keys with `returning`.
+    the new keys with `returning` (which needs `rows` as a list).
 
     A row maps field names to clean Python values (a relation: the object or its key); `same`
     holds the values every row shares, converted once; a field neither gives gets its default.
+    On PostgreSQL the rows are converted as COPY sends them, so the database is already
+    writing the first rows while the last ones are being made.
     """
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    varying = set().union(*rows) - set(same)
     per_row = [
         (field.name, field.get_default(), _to_db(field))
         for field in fields
-        if field.name in varying
+        if field.name not in same
     ]
-    fixed = [field for field in fields if field.name not in varying]
-    fixed_values = []
-    for field in fixed:
-        value = same.get(field.name, field.get_default())
+    shared = [field for field in fields if field.name in same]
+    shared_values = []
+    for field in shared:
         to_db = _to_db(field)
-        fixed_values.append(value if to_db is None else to_db(value))
-    values = []
-    for row in rows:
-        found = [row.get(name, default) for name, default, _ in per_row]
-        values.append(
-            [
+        value = same[field.name]
+        shared_values.append(value if to_db is None else to_db(value))
+
+    def database_rows() -> Iterator[list[Any]]:
+        for row in rows:
+            found = [row.get(name, default) for name, default, _ in per_row]
+            yield [
                 value if to_db is None else to_db(value)
                 for value, (_, _, to_db) in zip(found, per_row, strict=True)
-            ]
-            + fixed_values
-        )
+            ] + shared_values
+
     quote = connection.ops.quote_name
     table = model._meta.db_table
     pk_column = model._meta.pk.column
     names = [quote(model._meta.get_field(name).column) for name, _, _ in per_row]
-    names += [quote(field.column) for field in fixed]
+    names += [quote(field.column) for field in shared]
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            ids: list[Any] = []
-            if returning:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                    [table, pk_column, len(values)],
-                )
-                ids = [found[0] for found in cursor.fetchall()]
-                names.insert(0, quote(pk_column))
-                for row, new_id in zip(values, ids, strict=True):
-                    row.insert(0, new_id)
-            _copy(cursor, quote(table), names, values)
-            return ids
-        return _insert_statements(cursor, quote(table), names, values, quote(pk_column), returning)
+        if connection.vendor != "postgresql":
+            return _insert_statements(
+                cursor, quote(table), names, list(database_rows()), quote(pk_column), returning
+            )
+        if not returning:
+            _copy(cursor, quote(table), names, database_rows())
+            return []
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [table, pk_column, len(rows)],
+        )
+        ids = [found[0] for found in cursor.fetchall()]
+        _copy(
+            cursor,
+            quote(table),
+            [quote(pk_column), *names],
+            ([new_id, *row] for new_id, row in zip(ids, database_rows(), strict=True)),
+        )
+        return ids
 
 
 def _insert_statements(
@@ -275,7 +282,7 @@ def _insert_statements(
     return ids
 
 
-def _copy(cursor: Any, table: str, names: list[str], rows: list[Any]) -> None:
+def _copy(cursor: Any, table: str, names: list[str], rows: Iterable[list[Any]]) -> None:
     """COPY `rows` into `table` (PostgreSQL): no statement to parse per row or per value.
 
     The driver's cursor does it; its errors are made Django's, as a statement's would be
