@@ -13,17 +13,18 @@ time, never as model instances. `job_record(job)` is the JSON record of one load
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
-from datetime import datetime
 from itertools import islice
 from typing import IO, Any
 
 from django.db import connections, transaction
 from django.db.models import QuerySet
 
-from jobs.csv_safety import formula_safe_csv_lines
+from jobs.csv_safety import formula_safe
 from jobs.models import EDITABLE_FIELDS, Job
 
 # The CSV import's columns (docs/csv-import.md, "Columns"), the editable fields and the
@@ -45,6 +46,18 @@ JSON_FIELDS = [
 ]
 CSV_HEADER = [name for name, _ in CSV_COLUMNS]
 IS_BUSINESS = CSV_HEADER.index("is_business")
+# The columns of free text; the others hold a status, a number or yes/no.
+TEXT_COLUMNS = [
+    index
+    for index, name in enumerate(CSV_HEADER)
+    if name not in ("status", "priority", "is_business")
+]
+# The characters jobs/csv_safety.py guards: a value without any of them leaves formula_safe
+# as it came, so only the rest go through its regular expression (a few in a hundred).
+FORMULA_CHARACTERS = re.compile(r"[=+\-@\t\r]")
+JSON_NAMES = [name for name, _ in JSON_FIELDS]
+TIME_FIELDS = [name for name, path in JSON_FIELDS if path.endswith("_at")]
+JSON_ENCODER = json.JSONEncoder(ensure_ascii=False)
 # Rows fetched from the database at a time, and rows per piece of text handed out.
 FETCH_ROWS = 2000
 ROWS_PER_CHUNK = 500
@@ -53,7 +66,7 @@ ROWS_PER_CHUNK = 500
 def csv_chunks(queryset: QuerySet[Job], *, bom: bool = False) -> Iterator[str]:
     """The header and a line per job, formula-safe and fully quoted, a few hundred lines per
     piece. `bom` starts it with a byte order mark (for spreadsheets)."""
-    lines = formula_safe_csv_lines(_csv_rows(_values(queryset, CSV_COLUMNS), header=True))
+    lines = _csv_lines(_values(queryset, CSV_COLUMNS))
     first = True
     for batch in _batched(lines, ROWS_PER_CHUNK):
         text = "".join(batch)
@@ -69,8 +82,7 @@ def jsonl_chunks(queryset: QuerySet[Job]) -> Iterator[str]:
 
 def write_csv(queryset: QuerySet[Job], file: IO[str]) -> int:
     """Write csv_chunks(queryset) to `file`; returns the number of jobs written."""
-    lines = formula_safe_csv_lines(_csv_rows(_values(queryset, CSV_COLUMNS), header=True))
-    return _write(lines, file) - 1
+    return _write(_csv_lines(_values(queryset, CSV_COLUMNS)), file) - 1
 
 
 def write_jsonl(queryset: QuerySet[Job], file: IO[str]) -> int:
@@ -85,8 +97,7 @@ def job_record(job: Job) -> dict[str, Any]:
 
 def csv_lines(jobs: Iterable[Job]) -> Iterator[str]:
     """The header and a line per job of loaded jobs, as csv_chunks writes them."""
-    rows = (tuple(_attribute(job, path) for _, path in CSV_COLUMNS) for job in jobs)
-    return formula_safe_csv_lines(_csv_rows(rows, header=True))
+    return _csv_lines(tuple(_attribute(job, path) for _, path in CSV_COLUMNS) for job in jobs)
 
 
 def _values(queryset: QuerySet[Job], columns: list[tuple[str, str]]) -> Iterator[tuple]:
@@ -104,25 +115,41 @@ def _is_postgresql(queryset: QuerySet) -> bool:
     return connections[queryset.db].vendor == "postgresql"
 
 
-def _csv_rows(rows: Iterable[tuple], *, header: bool) -> Iterator[Iterable[Any]]:
-    if header:
-        yield CSV_HEADER
+class _Echo:
+    """A write-only file for csv.writer: hands each line back."""
+
+    def write(self, line: str) -> str:
+        return line
+
+
+def _csv_lines(rows: Iterable[tuple]) -> Iterator[str]:
+    """The header and a line per row of CSV_COLUMNS values: what
+    csv_safety.formula_safe_csv_lines writes (every field quoted, formula-safe), with
+    formula_safe run only on text that holds a character it guards."""
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
+    yield writer.writerow(CSV_HEADER)
     for row in rows:
         values = list(row)
         values[IS_BUSINESS] = "yes" if values[IS_BUSINESS] else "no"
-        yield values
+        for index in TEXT_COLUMNS:
+            value = values[index]
+            if value and FORMULA_CHARACTERS.search(value):
+                values[index] = formula_safe(value)
+        yield writer.writerow(values)
 
 
 def _jsonl_lines(rows: Iterable[tuple]) -> Iterator[str]:
+    encode = JSON_ENCODER.encode
     for row in rows:
-        yield json.dumps(_record(row), ensure_ascii=False) + "\n"
+        yield encode(_record(row)) + "\n"
 
 
 def _record(row: tuple) -> dict[str, Any]:
-    return {
-        name: value.isoformat() if isinstance(value, datetime) else value
-        for (name, _), value in zip(JSON_FIELDS, row, strict=True)
-    }
+    record = dict(zip(JSON_NAMES, row, strict=True))
+    for name in TIME_FIELDS:
+        if record[name] is not None:
+            record[name] = record[name].isoformat()
+    return record
 
 
 def _attribute(job: Job, path: str) -> Any:
