@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "django_q",
     "axes",
     "csp",
+    "ninja",  # the API docs page's own Swagger UI files
     "jobs",
     "imports",
     "jobsite",
@@ -297,6 +298,10 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
     )
 }
 X_FRAME_OPTIONS = "DENY"
+
+# --- API (docs/api.md) ------------------------------------------------------
+# Requests per token (or per session user) and period: n/s, n/min, n/hour or n/day.
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/min")
 
 # --- Imports ----------------------------------------------------------------
 IMPORT_MAX_UPLOAD_MB = env_int("IMPORT_MAX_UPLOAD_MB", 100)

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from jobsite import views
+from jobsite.api import api
 
 handler400 = "imports.views.bad_request"  # an unreadable upload gets the form, not a bare page
 
@@ -14,6 +15,9 @@ urlpatterns = [
     path("jobs/", include("jobs.urls")),
     path("imports/", include("imports.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("account/tokens/", views.api_tokens, name="api-tokens"),
+    path("account/tokens/<int:pk>/revoke/", views.api_token_revoke, name="api-token-revoke"),
     path("healthz", views.healthz, name="healthz"),
     path("cluster/", views.cluster_status, name="cluster"),
     path("cluster/retention/", views.run_retention, name="cluster-retention"),

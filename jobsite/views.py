@@ -12,6 +12,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,12 +20,13 @@ from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.humanhash import humanize
@@ -34,6 +36,7 @@ from django_q.tasks import async_task
 
 from imports.models import ImportErrorRecord
 from imports.retention import SCHEDULE_FUNC, SCHEDULE_NAME, expired_imports
+from jobsite.models import ApiToken
 
 logger = logging.getLogger(__name__)
 
@@ -208,3 +211,51 @@ def run_retention(request: HttpRequest) -> HttpResponse:
 def favicon(request: HttpRequest) -> HttpResponseRedirect:
     """Browsers ask for /favicon.ico on every page, the admin's too: send them to the icon."""
     return HttpResponseRedirect(static("favicon.svg"))
+
+
+# --- API tokens (docs/api.md, "Tokens") ---------------------------------------------------
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. “nightly sync”.")
+    expires_days = forms.IntegerField(
+        label="Expires after (days)",
+        required=False,
+        min_value=1,
+        max_value=3650,
+        help_text="Leave empty for a token that does not expire.",
+    )
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def api_tokens(request: HttpRequest) -> TemplateResponse:
+    """One's own API tokens: create one (its secret shown once, on this answer only), see
+    when each was used, revoke."""
+    secret = None
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        _, secret = ApiToken.issue(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            expires_days=form.cleaned_data["expires_days"],
+        )
+        form = ApiTokenForm()
+    context = {
+        "form": form,
+        "secret": secret,
+        "tokens": ApiToken.objects.filter(user=request.user),
+    }
+    response = TemplateResponse(request, "jobsite/api_tokens.html", context)
+    if secret:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@login_required
+def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponseRedirect:
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user)
+    token.revoke()
+    messages.success(request, f"Revoked the token “{token.name}”.")
+    return HttpResponseRedirect(reverse("api-tokens"))

@@ -1,0 +1,202 @@
+"""API tokens and the API's answers to who may call it (docs/api.md, "Tokens" and "Errors"):
+401 with a Bearer challenge, 403 without the permission, CSRF for sessions, the rate limit."""
+
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+
+from jobsite.models import ApiToken, token_digest
+
+PROBLEM = "application/problem+json"
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def token(viewer):
+    return ApiToken.issue(user=viewer, name="script")
+
+
+def test_a_token_is_stored_as_its_sha256_digest_only(viewer):
+    token, secret = ApiToken.issue(user=viewer, name="script")
+    assert secret.startswith("jst_") and len(secret) > 40
+    assert token.digest == token_digest(secret)
+    assert secret not in {token.digest, token.prefix, token.name}
+    assert secret.startswith(token.prefix)
+
+
+def test_a_valid_token_lists_jobs_and_notes_its_use(token, make_job):
+    make_job(name="Gear")
+    record, secret = token
+    response = Client().get("/api/v1/jobs", headers=bearer(secret))
+    assert response.status_code == 200
+    assert [item["name"] for item in response.json()["items"]] == ["Gear"]
+    record.refresh_from_db()
+    assert record.last_used_at is not None
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer jst_unknown", "Bearer ", "Basic dXNlcjpwdw==", "Token abc"],
+)
+def test_missing_or_unknown_token_is_401_with_a_bearer_challenge(db, header):
+    headers = {"Authorization": header} if header else {}
+    response = Client().get("/api/v1/jobs", headers=headers)
+    assert response.status_code == 401
+    assert response["Content-Type"] == PROBLEM
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    body = response.json()
+    assert body["status"] == 401 and body["code"] == "UNAUTHENTICATED"
+
+
+def test_expired_and_revoked_tokens_are_401(viewer):
+    expired, expired_secret = ApiToken.issue(user=viewer, name="old", expires_days=1)
+    ApiToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(1))
+    revoked, revoked_secret = ApiToken.issue(user=viewer, name="gone")
+    revoked.revoke()
+    for secret in (expired_secret, revoked_secret):
+        response = Client().get("/api/v1/jobs", headers=bearer(secret))
+        assert response.status_code == 401
+        assert "expired or revoked" in response.json()["detail"]
+
+
+def test_a_bad_token_is_refused_even_beside_a_session(client_for, viewer):
+    response = client_for(viewer).get("/api/v1/jobs", headers=bearer("jst_wrong"))
+    assert response.status_code == 401
+
+
+def test_a_token_of_an_inactive_user_is_401(token, viewer):
+    viewer.is_active = False
+    viewer.save()
+    assert Client().get("/api/v1/jobs", headers=bearer(token[1])).status_code == 401
+
+
+def test_without_the_permission_it_is_403_naming_it(outsider):
+    _, secret = ApiToken.issue(user=outsider, name="x")
+    response = Client().get("/api/v1/jobs", headers=bearer(secret))
+    assert response.status_code == 403
+    assert response["Content-Type"] == PROBLEM
+    assert "jobs.view_job" in response.json()["detail"]
+
+
+def test_a_session_needs_csrf_for_writes_a_token_does_not(client_for, editor, make_job):
+    job = make_job()
+    client = client_for(editor, enforce_csrf_checks=True)
+    response = client.post(f"/api/v1/jobs/{job.pk}/cancel", "{}", content_type="application/json")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+    job.refresh_from_db()
+    assert job.status == "pending"
+    _, secret = ApiToken.issue(user=editor, name="x")
+    response = Client(enforce_csrf_checks=True).post(
+        f"/api/v1/jobs/{job.pk}/cancel", "{}", content_type="application/json",
+        headers=bearer(secret),
+    )
+    assert response.status_code == 200
+    job.refresh_from_db()
+    assert job.status == "cancelled"
+
+
+def test_rate_limit_is_429_with_retry_after_per_token(token, viewer, settings):
+    settings.API_RATE_LIMIT = "2/min"
+    _, secret = token
+    client = Client()
+    assert client.get("/api/v1/jobs", headers=bearer(secret)).status_code == 200
+    assert client.get("/api/v1/jobs", headers=bearer(secret)).status_code == 200
+    response = client.get("/api/v1/jobs", headers=bearer(secret))
+    assert response.status_code == 429
+    assert response["Content-Type"] == PROBLEM
+    assert int(response["Retry-After"]) >= 1
+    assert response.json()["code"] == "RATE_LIMITED"
+    # Another token of the same user has its own allowance.
+    _, other = ApiToken.issue(user=viewer, name="other")
+    assert client.get("/api/v1/jobs", headers=bearer(other)).status_code == 200
+
+
+def test_wrong_method_is_a_405_problem(token):
+    response = Client().delete("/api/v1/jobs", headers=bearer(token[1]))
+    assert response.status_code == 405
+    assert response["Content-Type"] == PROBLEM
+    assert "GET" in response["Allow"]
+
+
+def test_command_creates_lists_and_revokes(viewer):
+    out = StringIO()
+    call_command(
+        "api_token", "create", "--user", "viewer", "--name", "ci", "--expires-days", "30",
+        "--output", "json", stdout=out,
+    )
+    created = json.loads(out.getvalue())
+    token = ApiToken.objects.get(pk=created["id"])
+    assert token.digest == token_digest(created["token"])
+    assert token.expires_at is not None
+    out = StringIO()
+    call_command("api_token", "list", "--output", "json", stdout=out)
+    listed = json.loads(out.getvalue())
+    assert [row["name"] for row in listed] == ["ci"]
+    assert created["token"] not in out.getvalue()
+    call_command("api_token", "revoke", str(token.pk), stdout=StringIO())
+    token.refresh_from_db()
+    assert token.state == "revoked"
+    assert Client().get("/api/v1/jobs", headers=bearer(created["token"])).status_code == 401
+
+
+def test_command_refuses_an_unknown_user_and_token(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError) as unknown_user:
+        call_command("api_token", "create", "--user", "nobody", "--name", "x")
+    assert unknown_user.value.returncode == 2
+    with pytest.raises(CommandError) as unknown_token:
+        call_command("api_token", "revoke", "999")
+    assert unknown_token.value.returncode == 1
+
+
+def test_token_page_creates_shows_once_and_revokes_own_tokens(client_for, viewer, editor):
+    client = client_for(viewer)
+    page = client.get("/account/tokens/")
+    assert page.status_code == 200
+    assert b"You have no tokens yet" in page.content
+    created = client.post("/account/tokens/", {"name": "laptop", "expires_days": "7"})
+    assert created.status_code == 200
+    token = ApiToken.objects.get(user=viewer)
+    secret = created.context["secret"]
+    assert token.digest == token_digest(secret)
+    assert secret.encode() in created.content
+    assert created["Cache-Control"] == "no-store"
+    assert secret.encode() not in client.get("/account/tokens/").content
+    # Someone else's token cannot be revoked from this page.
+    other, _ = ApiToken.issue(user=editor, name="theirs")
+    assert client.post(f"/account/tokens/{other.pk}/revoke/").status_code == 404
+    response = client.post(f"/account/tokens/{token.pk}/revoke/")
+    assert response.status_code == 302
+    token.refresh_from_db()
+    other.refresh_from_db()
+    assert token.state == "revoked" and other.state == "active"
+
+
+def test_token_page_refuses_a_bad_expiry_and_needs_a_login(client_for, viewer):
+    response = client_for(viewer).post("/account/tokens/", {"name": "x", "expires_days": "0"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["expires_days"]
+    assert not ApiToken.objects.exists()
+    assert Client().get("/account/tokens/").status_code == 302
+
+
+def test_admin_lists_and_revokes_every_users_tokens(client_for, admin_user, viewer):
+    token, _ = ApiToken.issue(user=viewer, name="script")
+    client = client_for(admin_user)
+    assert b"script" in client.get("/admin/jobsite/apitoken/").content
+    response = client.post(
+        "/admin/jobsite/apitoken/", {"action": "revoke", "_selected_action": [token.pk]}
+    )
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.state == "revoked"
