@@ -456,7 +456,7 @@ def raw_postgres(path: Path, url: str, actor: int) -> float:
 # --- One database --------------------------------------------------------------------------
 
 
-def measure(work: Path, rows: int, repeat: int, die_repeat: int, database_url: str) -> dict:
+def measure(work: Path, args: argparse.Namespace, database_url: str) -> dict:
     """Everything on the current database; {measure: [seconds, ...]} and details."""
     from django.conf import settings
     from django.db import connection
@@ -473,6 +473,7 @@ def measure(work: Path, rows: int, repeat: int, die_repeat: int, database_url: s
         longest[name] = max(longest.get(name, 0.0), result["longest_transaction"])
         out["intake_seconds"] = result["intake_seconds"]
 
+    repeat = args.repeat
     for _ in range(repeat):
         clear_jobs()
         jobsite("jobsite_create", files[0], "created")
@@ -494,11 +495,16 @@ def measure(work: Path, rows: int, repeat: int, die_repeat: int, database_url: s
             seconds = raw_postgres(files[0], database_url, user.pk)
         timings.setdefault("raw", []).append(seconds)
 
-    for _ in range(die_repeat):
+    die_files = files[:2]
+    if args.die_rows < args.rows:  # the first rows of the same files
+        die_files = [work / f"die-{variant}.csv" for variant in range(2)]
+        for variant, path in enumerate(die_files):
+            generate(path, args.die_rows, variant)
+    for _ in range(args.die_repeat):
         clear_jobs()
-        timings.setdefault("die_create", []).append(die_import(files[0], "created"))
-        timings.setdefault("die_changed", []).append(die_import(files[1], "updated"))
-        timings.setdefault("die_unchanged", []).append(die_import(files[1], "skipped"))
+        timings.setdefault("die_create", []).append(die_import(die_files[0], "created"))
+        timings.setdefault("die_changed", []).append(die_import(die_files[1], "updated"))
+        timings.setdefault("die_unchanged", []).append(die_import(die_files[1], "skipped"))
     clear_jobs()
     out["timings"] = timings
     out["longest_transaction"] = longest
@@ -510,7 +516,7 @@ def child(args: argparse.Namespace) -> None:
     var_dir = work / f"var-{args.child}"
     if args.child == "sqlite":
         setup_django(var_dir)
-        result = measure(work, args.rows, args.repeat, args.die_repeat, "")
+        result = measure(work, args, "")
     else:
         import psycopg
 
@@ -520,7 +526,7 @@ def child(args: argparse.Namespace) -> None:
         url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
         try:
             setup_django(var_dir, url)
-            result = measure(work, args.rows, args.repeat, args.die_repeat, url)
+            result = measure(work, args, url)
         finally:
             from django.db import connections
 
@@ -577,6 +583,9 @@ def main() -> None:
     parser.add_argument(
         "--die-repeat", type=int, default=1, help="django-import-export runs (0: none)"
     )
+    parser.add_argument(
+        "--die-rows", type=int, help="django-import-export on the first N rows (default: all)"
+    )
     parser.add_argument("--scale-rows", type=int, nargs=2, default=[10_000, 1_000_000])
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-scale", action="store_true", help="skip the 1,000,000-row run")
@@ -584,6 +593,7 @@ def main() -> None:
     parser.add_argument("--scale-child", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.die_rows = min(args.die_rows or args.rows, args.rows)
     if args.child:
         child(args)
         return
@@ -595,13 +605,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="jobsite-bench-"))
     common = ["--work", str(work), "--rows", str(args.rows)]
     common += ["--repeat", str(args.repeat), "--die-repeat", str(args.die_repeat)]
+    common += ["--die-rows", str(args.die_rows)]
     try:
         for variant in range(RENAMED + 1):
             generate(work / f"jobs-{variant}.csv", args.rows, variant)
         size = (work / "jobs-0.csv").stat().st_size / 1e6
         print(
             f"File: {args.rows:,} rows, {size:.1f} MB. Median of {args.repeat} runs "
-            f"(django-import-export: {args.die_repeat})."
+            f"(django-import-export: {args.die_repeat}, on the first {args.die_rows:,} rows)."
         )
         results = {"SQLite": run_child("--child", "sqlite", *common)}
         why_not = "skipped (--no-postgres)" if args.no_postgres else postgres_reachable()
@@ -609,7 +620,7 @@ def main() -> None:
             print(f"PostgreSQL half skipped: the server is not reachable ({why_not}).")
         else:
             results["PostgreSQL"] = run_child("--child", "postgres", *common)
-        report(args.rows, results)
+        report(args.rows, args.die_rows, results)
         if not args.no_scale:
             scale(work, args.scale_rows)
     finally:
@@ -631,10 +642,13 @@ LINES = (
 )
 
 
-def report(rows: int, results: dict[str, dict]) -> None:
+def report(rows: int, die_rows: int, results: dict[str, dict]) -> None:
     names = list(results)
     rates = {
-        db: {key: rows / statistics.median(values) for key, values in r["timings"].items()}
+        db: {
+            key: (die_rows if key.startswith("die_") else rows) / statistics.median(values)
+            for key, values in r["timings"].items()
+        }
         for db, r in results.items()
     }
     print()
@@ -648,6 +662,14 @@ def report(rows: int, results: dict[str, dict]) -> None:
             f"{max(results[db]['longest_transaction'].values()) * 1000:>11.0f} ms" for db in names
         )
     )
+    for key, label in LINES[:4]:
+        cells = (
+            f"{results[db]['longest_transaction'][key] * 1000:>11.0f} ms"
+            if key in results[db]["longest_transaction"]
+            else f"{'-':>14}"
+            for db in names
+        )
+        print(f"{'  of which ' + label.split(', ', 1)[1]:<48}" + "".join(cells))
     print(
         f"{'upload checks (hash, decode, estimate)':<48}"
         + "".join(f"{results[db]['intake_seconds']:>12.2f} s" for db in names)
