@@ -208,7 +208,9 @@ class JobFilter(django_filters.FilterSet):
 
     @property
     def chips(self) -> list[dict[str, str]]:
-        """Every active part of the filter: its text and the query string without it."""
+        """Every part of the filter, a form field or a part of the box: its text (`label`),
+        the query string without it (`query`), and why it cannot be read (`error`), if so.
+        A part of the box is taken out of the box's text as written, the rest left as it is."""
         if not self.is_bound:
             return []
         params: QueryDict = (
@@ -221,16 +223,19 @@ class JobFilter(django_filters.FilterSet):
             link = params.copy()
             for name in names:
                 link.pop(name, None)
-            chips.append({"label": term.format(), "query": link.urlencode()})
-        box = self.box_query
-        for index, term in enumerate(box.terms):
+            chips.append({"label": term.format(), "query": link.urlencode(), "error": ""})
+        text = params.get("q", "")
+        for part in search.split(text):
+            if part.term is None and part.error is None:
+                continue
             link = params.copy()
-            rest = box.without(index).format()
+            rest = part.removed_from(text)
             if rest:
                 link["q"] = rest
             else:
                 link.pop("q", None)
-            chips.append({"label": term.format(), "query": link.urlencode()})
+            label = part.term.format() if part.term else part.source
+            chips.append({"label": label, "query": link.urlencode(), "error": part.error or ""})
         return chips
 
     @property

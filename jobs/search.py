@@ -422,6 +422,7 @@ ALIASES = {"reference": "ref", "createdby": "by", "customer_name": "customer"}
 @dataclass
 class _Token:
     source: str
+    start: int  # where `source` is in the text
     negated: bool
     key: str | None
     items: list[str]
@@ -465,7 +466,7 @@ def _tokens(text: str, *, keys: bool = True) -> Iterable[_Token]:
                 current.append(char)
                 i += 1
         items.append("".join(current))
-        yield _Token(text[start:i], negated, key, items)
+        yield _Token(text[start:i], start, negated, key, items)
 
 
 def parse(text: str) -> SearchQuery:
@@ -477,20 +478,43 @@ def parse(text: str) -> SearchQuery:
         return SearchQuery(
             errors=(f"The search contains a control character (U+{ord(control):04X}).",)
         )
-    terms: list[Term] = []
-    errors: list[str] = []
-    for token in _tokens(text):
-        try:
-            term = _term(token)
-        except BadValue as error:
-            errors.append(f"“{token.source}”: {error}.")
-            continue
-        if term is not None:
-            terms.append(term)
+    parts = split(text)
+    terms = [part.term for part in parts if part.term is not None]
+    errors = [part.error for part in parts if part.error is not None]
     if len(terms) > MAX_TERMS:
         errors.append(f"The search has {len(terms)} parts; at most {MAX_TERMS} are read.")
         terms = terms[:MAX_TERMS]
     return SearchQuery(tuple(terms), tuple(errors))
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part of the search box's text as written (`source`, from `start`): its term, or
+    the error that says why it cannot be read."""
+
+    source: str
+    start: int
+    term: Term | None = None
+    error: str | None = None
+
+    def removed_from(self, text: str) -> str:
+        """`text` without this part, the rest as written."""
+        before, after = text[: self.start].rstrip(), text[self.start + len(self.source) :].strip()
+        return f"{before} {after}".strip()
+
+
+def split(text: str) -> list[Part]:
+    """The parts of `text`, each with its term or its error (an empty phrase has neither);
+    none when the text as a whole cannot be read (see `parse`)."""
+    if len(text) > MAX_LENGTH or _has_control(text):
+        return []
+    parts = []
+    for token in _tokens(text):
+        try:
+            parts.append(Part(token.source, token.start, term=_term(token)))
+        except BadValue as error:
+            parts.append(Part(token.source, token.start, error=f"“{token.source}”: {error}."))
+    return parts
 
 
 def _has_control(text: str) -> str:

@@ -366,6 +366,22 @@ def test_chips_name_every_part_and_link_to_the_list_without_it(client_for, viewe
     assert "housing" not in [chip["label"] for chip in last.context["filter"].chips]
 
 
+def test_a_part_in_error_has_a_chip_too_and_other_chips_keep_it(client_for, viewer, floor) -> None:
+    client = client_for(viewer)
+    text = 'gear  foo:bar "two  spaces"'
+    response = client.get(URL, {"q": text})
+    chips = {chip["label"]: chip for chip in response.context["filter"].chips}
+    assert list(chips) == ["gear", "foo:bar", '"two  spaces"']
+    assert chips["foo:bar"]["error"].startswith("“foo:bar”: unknown key “foo”")
+    assert chips["gear"]["error"] == ""
+    # The rest of the box as written: the bad part stays until it is removed itself.
+    assert QueryDict(chips["gear"]["query"])["q"] == 'foo:bar "two  spaces"'
+    assert QueryDict(chips["foo:bar"]["query"])["q"] == 'gear "two  spaces"'
+    assert 'class="chip-error"' in response.content.decode()
+    assert page_names(client.get(URL + "?" + chips["foo:bar"]["query"])) == []  # no "two  spaces"
+    assert page_names(client.get(URL, {"q": "gear"})) == ["Gear housing"]
+
+
 def test_the_page_has_the_new_fields_and_the_help(client_for, viewer, floor) -> None:
     client = client_for(viewer)
     body = client.get(URL).content.decode()
