@@ -573,7 +573,9 @@ def job_bulk_status(request: HttpRequest) -> Any:
     try:
         items = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "The body is not JSON.", code=bulk.VALIDATION_ERROR) from None
+        raise ApiError(
+            400, "The body is not JSON.", code=bulk.VALIDATION_ERROR, retryable=False
+        ) from None
     result = bulk.bulk_update_status(items, actor=request.user, origin=JobEvent.Origin.API)
     if "error" in result:
         error = result["error"]
