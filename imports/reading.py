@@ -17,24 +17,16 @@ from typing import IO, Any
 
 from django.conf import settings
 
-from imports.intake import (
-    UNDECODABLE,
-    Header,
-    UploadRejected,
-    encoding_label,
-    map_header,
-    undecodable_errors,
-)
+from imports.encodings import UNDECODABLE, encoding_label, undecodable_errors
+from imports.intake import Header, UploadRejected, map_header
 from imports.models import ImportErrorRecord, ImportJob
+from jobs.csv_safety import FORMULA_STARTS
 
 # An error record quotes at most this much of the raw line(s).
 RAW_DATA_MAX = ImportErrorRecord._meta.get_field("raw_data").max_length
 # No valid row comes near this many characters on one line; a longer line is a parse error,
 # and is skipped without being held in memory whole.
 MAX_LINE_CHARS = 1024 * 1024
-# A spreadsheet runs a cell that starts with one of these as a formula; a formula-safe CSV
-# writer (spreadsheets, and the errors download) puts an apostrophe before it.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class UnreadableFile(Exception):
@@ -216,6 +208,6 @@ def _clean_cell(cell: str) -> str:
 def unguard_formula(cell: str) -> str:
     """The cell without the apostrophe a formula-safe CSV writer put before `=1+1` and the
     like, so an exported file imports with the values it was exported from."""
-    if cell.startswith("'") and cell[1:].startswith(FORMULA_PREFIXES):
+    if cell.startswith("'") and cell[1:].startswith(tuple(FORMULA_STARTS)):
         return cell[1:]
     return cell

@@ -14,9 +14,13 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+# A spreadsheet runs a cell that starts with one of these characters as a formula.
+FORMULA_STARTS = "=+-@\t\r"
 # Where a cell could start inside a value (also behind quotes, which a reader may drop),
 # followed by a character that starts a formula.
-CELL_START_BEFORE_FORMULA = re.compile(r'(^|[,;\t|\r\n])("*)(?=[=+\-@\t\r])')
+CELL_START_BEFORE_FORMULA = re.compile(
+    r'(^|[,;\t|\r\n])("*)(?=[' + "".join(map(re.escape, FORMULA_STARTS)) + "])"
+)
 
 
 def formula_safe(value: Any) -> str:

@@ -36,6 +36,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from imports import intake
+from imports.encodings import UNDECODABLE
 from imports.importer import UNEXPECTED_FAILURE, run_import
 from imports.intake import COLUMNS, UploadRejected, inspect_upload
 from imports.models import ImportJob, ImportStatus
@@ -292,11 +293,12 @@ def test_the_upload_scan_sorts_lines_as_a_plain_reading_does(data: bytes, chunk_
     text = data.decode("utf-8", "surrogateescape")
     lines = intake.LINE_BREAK.split(text)
     breaks = len(lines) - 1
-    bad = [number for number, line in enumerate(lines, 1) if intake.UNDECODABLE.search(line)]
-    good = [line for line in lines if not line.isascii() and not intake.UNDECODABLE.search(line)]
-    assert (scan.line_breaks, scan.ends_with_newline) == (breaks, text.endswith(("\r", "\n")))
-    assert (scan.undecodable_lines, scan.first_undecodable) == (len(bad), bad[:3])
-    assert scan.non_ascii_lines == len(good)
+    bad = [number for number, line in enumerate(lines, 1) if UNDECODABLE.search(line)]
+    good = [line for line in lines if not line.isascii() and not UNDECODABLE.search(line)]
+    counts = scan.lines
+    assert (counts.line_breaks, counts.ends_with_newline) == (breaks, text.endswith(("\r", "\n")))
+    assert (counts.undecodable_lines, counts.first_undecodable) == (len(bad), bad[:3])
+    assert counts.non_ascii_lines == len(good)
 
 
 @pytest.mark.django_db
