@@ -140,10 +140,10 @@ def _throttled(request: HttpRequest, error: Throttled) -> HttpResponse:
 def _invalid(request: HttpRequest, error: ValidationError) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     for item in error.errors:
-        location = [str(part) for part in item.get("loc", ()) if part not in ("body", "payload")]
-        field = ".".join(
-            location[1:] if location[:1] in (["query"], ["path"], ["form"]) else location
-        )
+        # ("query", "limit"), ("body", "payload", "name"), ("file", "file"): the source, then
+        # the parameter, then the field inside it, if any.
+        location = [str(part) for part in item.get("loc", ())][1:]
+        field = ".".join(location[1:] if len(location) > 1 else location)
         errors.setdefault(field or "body", []).append(str(item.get("msg", "Invalid.")))
     listed = ", ".join(errors)
     return problem(ApiError(422, f"Invalid value in: {listed}.", errors=errors))
