@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.http.request import RawPostDataException
+from django.urls import re_path
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.security import HttpBearer, django_auth
@@ -71,6 +73,8 @@ class JobsiteAPI(NinjaAPI):
             for operation in operations.values():
                 for status, answer in operation.get("responses", {}).items():
                     content = answer.get("content")
+                    if content and "text/csv" in content:  # a download declares only its type
+                        content.pop("application/json", None)
                     if int(status) >= 400 and content and "application/json" in content:
                         answer["content"] = {PROBLEM_TYPE: content.pop("application/json")}
         return schema
@@ -81,7 +85,14 @@ class JobsiteAPI(NinjaAPI):
         patterns, app_name, namespace = super().urls
         for pattern in patterns:
             pattern.callback = _problem_405(pattern.callback)
+        # Any other path under the API (an unknown one, a negative id) is a 404 problem too.
+        patterns.append(re_path(r"", _not_found_path, name="not-found"))
         return patterns, app_name, namespace
+
+
+@csrf_exempt
+def _not_found_path(request: HttpRequest) -> HttpResponse:
+    return problem(ApiError(404, f"There is no {request.path} in this API (docs/api.md)."))
 
 
 def _problem_405(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -96,7 +96,9 @@ def test_a_session_needs_csrf_for_writes_a_token_does_not(client_for, editor, ma
     assert job.status == "pending"
     _, secret = ApiToken.issue(user=editor, name="x")
     response = Client(enforce_csrf_checks=True).post(
-        f"/api/v1/jobs/{job.pk}/cancel", "{}", content_type="application/json",
+        f"/api/v1/jobs/{job.pk}/cancel",
+        "{}",
+        content_type="application/json",
         headers=bearer(secret),
     )
     assert response.status_code == 200
@@ -130,8 +132,17 @@ def test_wrong_method_is_a_405_problem(token):
 def test_command_creates_lists_and_revokes(viewer):
     out = StringIO()
     call_command(
-        "api_token", "create", "--user", "viewer", "--name", "ci", "--expires-days", "30",
-        "--output", "json", stdout=out,
+        "api_token",
+        "create",
+        "--user",
+        "viewer",
+        "--name",
+        "ci",
+        "--expires-days",
+        "30",
+        "--output",
+        "json",
+        stdout=out,
     )
     created = json.loads(out.getvalue())
     token = ApiToken.objects.get(pk=created["id"])
@@ -200,3 +211,10 @@ def test_admin_lists_and_revokes_every_users_tokens(client_for, admin_user, view
     assert response.status_code == 302
     token.refresh_from_db()
     assert token.state == "revoked"
+
+
+def test_an_unknown_api_path_is_a_404_problem(db):
+    for path in ("/api/v1/nothing", "/api/v1/jobs/-3", "/api/v1/imports/not-a-uuid"):
+        response = Client().get(path)
+        assert response.status_code == 404, path
+        assert response["Content-Type"] == PROBLEM
