@@ -24,7 +24,7 @@ from typing import IO, Any
 from django.db import connections, transaction
 from django.db.models import QuerySet
 
-from jobs.csv_safety import formula_safe
+from jobs.csv_safety import FORMULA_STARTS, formula_safe
 from jobs.models import EDITABLE_FIELDS, Job
 
 # The CSV import's columns (docs/csv-import.md, "Columns"), the editable fields and the
@@ -52,9 +52,9 @@ TEXT_COLUMNS = [
     for index, name in enumerate(CSV_HEADER)
     if name not in ("status", "priority", "is_business")
 ]
-# The characters jobs/csv_safety.py guards: a value without any of them leaves formula_safe
-# as it came, so only the rest go through its regular expression (a few in a hundred).
-FORMULA_CHARACTERS = re.compile(r"[=+\-@\t\r]")
+# A value without any of the characters formula_safe guards leaves it as it came, so only
+# the rest go through its regular expression (a few in a hundred).
+FORMULA_CHARACTERS = re.compile("[" + "".join(map(re.escape, FORMULA_STARTS)) + "]")
 JSON_NAMES = [name for name, _ in JSON_FIELDS]
 TIME_FIELDS = [name for name, path in JSON_FIELDS if path.endswith("_at")]
 JSON_ENCODER = json.JSONEncoder(ensure_ascii=False)
