@@ -57,7 +57,12 @@ class TokenRateThrottle(AuthRateThrottle):
     def allow_request(self, request: HttpRequest) -> bool:
         self.rate = settings.API_RATE_LIMIT
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request)
+        try:
+            return super().allow_request(request)
+        except Exception:
+            # The limit protects the service; an unreachable cache must not take it down.
+            logger.warning("API rate limit not checked: the cache failed", exc_info=True)
+            return True
 
     def get_cache_key(self, request: HttpRequest) -> str:
         auth = getattr(request, "auth", None)

@@ -218,3 +218,13 @@ def test_an_unknown_api_path_is_a_404_problem(db):
         response = Client().get(path)
         assert response.status_code == 404, path
         assert response["Content-Type"] == PROBLEM
+
+
+def test_a_failing_cache_does_not_stop_the_api(token, monkeypatch):
+    from jobsite.api import TokenRateThrottle
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(TokenRateThrottle.cache, "get", broken)
+    assert Client().get("/api/v1/jobs", headers=bearer(token[1])).status_code == 200
