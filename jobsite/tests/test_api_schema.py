@@ -7,7 +7,9 @@ import pytest
 import schemathesis
 from django.contrib.auth.models import Permission, User
 from django.contrib.staticfiles import finders
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
@@ -58,7 +60,13 @@ def test_docs_page_is_served_from_the_apps_own_static_files(db):
 def api_schema(db, settings, tmp_path):
     settings.API_RATE_LIMIT = "1000000/s"
     settings.MEDIA_ROOT = tmp_path / "media"
-    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
+    # As Django's test client does: the requests run inside the test's transaction, so the
+    # handler must not close the connection at the end of each one (PostgreSQL would lose it).
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
