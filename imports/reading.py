@@ -20,7 +20,7 @@ from django.conf import settings
 from imports.encodings import UNDECODABLE, encoding_label, undecodable_errors
 from imports.intake import Header, UploadRejected, map_header
 from imports.models import ImportErrorRecord, ImportJob
-from jobs.csv_safety import FORMULA_STARTS
+from jobs.csv_safety import formula_unsafe
 
 # An error record quotes at most this much of the raw line(s).
 RAW_DATA_MAX = ImportErrorRecord._meta.get_field("raw_data").max_length
@@ -199,15 +199,9 @@ def _next_record(reader: Any, tap: LineTap, row: int, width: int) -> Record | No
 
 
 def _clean_cell(cell: str) -> str:
-    cell = unguard_formula(cell)
+    # Without the apostrophes a formula-safe export put before `=1+1` and the like, so an
+    # exported file imports with the values it was exported from.
+    cell = formula_unsafe(cell)
     # A line break inside a quoted cell is stored as LF, whichever the file used (a classic
     # Mac file uses CR).
     return cell.replace("\r\n", "\n").replace("\r", "\n") if "\r" in cell else cell
-
-
-def unguard_formula(cell: str) -> str:
-    """The cell without the apostrophe a formula-safe CSV writer put before `=1+1` and the
-    like, so an exported file imports with the values it was exported from."""
-    if cell.startswith("'") and cell[1:].startswith(tuple(FORMULA_STARTS)):
-        return cell[1:]
-    return cell

@@ -5,8 +5,9 @@ a formula. Which text becomes a cell depends on the separator the spreadsheet pi
 semicolon, tab or pipe) and on whether it honours quotes, so every field is quoted and a `'`
 goes before a dangerous character wherever a cell could start: at the start of a value and
 right after any separator or line break inside it (quotes in between count for nothing).
-Spreadsheets show the `'` as nothing (it marks text), and the CSV import drops one leading `'`
-before these characters.
+Spreadsheets show the `'` as nothing (it marks text). `formula_unsafe` undoes exactly that
+(the CSV import uses it), so an exported value re-imports unchanged: a value that already
+has apostrophes there gets one more, and the import takes one away.
 """
 
 import csv
@@ -16,11 +17,12 @@ from typing import Any
 
 # A spreadsheet runs a cell that starts with one of these characters as a formula.
 FORMULA_STARTS = "=+-@\t\r"
+_FORMULA_CLASS = "[" + "".join(map(re.escape, FORMULA_STARTS)) + "]"
 # Where a cell could start inside a value (also behind quotes, which a reader may drop),
-# followed by a character that starts a formula.
-CELL_START_BEFORE_FORMULA = re.compile(
-    r'(^|[,;\t|\r\n])("*)(?=[' + "".join(map(re.escape, FORMULA_STARTS)) + "])"
-)
+# followed by apostrophes, if any, and a character that starts a formula.
+CELL_START_BEFORE_FORMULA = re.compile(r'(^|[,;\t|\r\n])("*)' + f"(?='*{_FORMULA_CLASS})")
+# The same place with the apostrophe formula_safe put there.
+GUARDED_CELL_START = re.compile(r'(^|[,;\t|\r\n])("*)' + f"'(?='*{_FORMULA_CLASS})")
 
 
 def formula_safe(value: Any) -> str:
@@ -28,6 +30,11 @@ def formula_safe(value: Any) -> str:
     if value is None:
         return ""
     return CELL_START_BEFORE_FORMULA.sub(r"\1\2'", str(value))
+
+
+def formula_unsafe(text: str) -> str:
+    """The value `formula_safe` was given: one `'` fewer wherever it added one."""
+    return GUARDED_CELL_START.sub(r"\1\2", text) if "'" in text else text
 
 
 class _Echo:

@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs.csv_safety import formula_safe, formula_safe_csv_lines
+from jobs.csv_safety import formula_safe, formula_safe_csv_lines, formula_unsafe
 
 SEPARATORS = [",", ";", "\t", "|"]
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
@@ -75,3 +75,14 @@ def test_values_without_a_formula_start_are_unchanged() -> None:
 @given(st.lists(st.text(alphabet=st.sampled_from("=+-@\t\r\n,;|\"'ab 1"), max_size=12), max_size=5))
 def test_any_row_is_safe(row: list[str]) -> None:
     assert_no_formula_cell("".join(formula_safe_csv_lines([row])))
+
+
+def test_an_apostrophe_already_before_a_formula_is_doubled() -> None:
+    assert formula_safe("'=1") == "''=1"
+    assert formula_safe("a,'-b") == "a,''-b"
+    assert formula_unsafe("''=1") == "'=1"
+
+
+@given(st.text(alphabet=st.sampled_from("=+-@\t\r\n,;|\"'ab 1"), max_size=20))
+def test_the_import_reads_back_exactly_what_was_exported(value: str) -> None:
+    assert formula_unsafe(formula_safe(value)) == value
