@@ -390,6 +390,18 @@ def _answer(job: Job, status: int = 200, **headers: str) -> HttpResponse:
 
 # --- Operations --------------------------------------------------------------------------
 
+
+def _header(name: str, description: str) -> dict[str, Any]:
+    """An optional request header, documented for client generators."""
+    parameter = {"in": "header", "name": name, "required": False, "schema": {"type": "string"}}
+    return {"parameters": [parameter | {"description": description}]}
+
+
+IF_MATCH = _header(
+    "If-Match", "The job's ETag from GET; PUT and PATCH need it (428 without, 412 when stale)."
+)
+IF_NONE_MATCH = _header("If-None-Match", "An ETag you hold: 304 while the job still has it.")
+
 router = Router(tags=["jobs"])
 
 
@@ -480,6 +492,7 @@ def job_create(request: HttpRequest, payload: JobCreate) -> HttpResponse:
     response={200: JobOut, 304: None, **problems(404)},
     url_name="job_get",
     summary="One job",
+    openapi_extra=IF_NONE_MATCH,
 )
 def job_get(request: HttpRequest, job_id: int) -> HttpResponse:
     """`ETag` is the job's version; `If-None-Match` with it answers 304."""
@@ -497,6 +510,7 @@ def job_get(request: HttpRequest, job_id: int) -> HttpResponse:
     response={200: JobOut, **problems(404, 412, 422, 428)},
     url_name="job_put",
     summary="Replace a job's editable fields",
+    openapi_extra=IF_MATCH,
 )
 def job_put(request: HttpRequest, job_id: int, payload: JobPut) -> HttpResponse:
     """Every editable field; `If-Match` required. A change that changes nothing writes
@@ -509,6 +523,7 @@ def job_put(request: HttpRequest, job_id: int, payload: JobPut) -> HttpResponse:
     response={200: JobOut, **problems(404, 412, 422, 428)},
     url_name="job_patch",
     summary="Change some of a job's editable fields",
+    openapi_extra=IF_MATCH,
 )
 def job_patch(request: HttpRequest, job_id: int, payload: JobPatch) -> HttpResponse:
     return _edit(request, job_id, payload.model_dump(exclude_unset=True))
@@ -519,6 +534,7 @@ def job_patch(request: HttpRequest, job_id: int, payload: JobPatch) -> HttpRespo
     response={200: JobOut, **problems(404, 409, 412, 422)},
     url_name="job_cancel",
     summary="Cancel a job",
+    openapi_extra=IF_MATCH,
 )
 def job_cancel(
     request: HttpRequest, job_id: int, payload: Annotated[CancelIn | None, Body()] = None
