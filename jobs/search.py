@@ -174,6 +174,8 @@ class Key:
     example: str = ""
     # For text keys: the column searched ("" for all four), so the index can serve it.
     text_column: str | None = None
+    # The condition of `-key:…`, for a key whose `~condition` the database runs slowly.
+    negated_condition: Callable[[tuple[Any, ...], Context], Q] | None = None
 
 
 TEXT_COLUMNS = {
@@ -404,7 +406,10 @@ KEYS: dict[str, Key] = {
     # jobs changed at least once from a surface.
     "import": Key(
         read=_read_import,
-        condition=lambda values, ctx: changed_from([JobEvent.Origin.IMPORT], refs=values),
+        condition=lambda values, ctx: changed_from(
+            [JobEvent.Origin.IMPORT], refs=values, gather=True
+        ),
+        negated_condition=lambda values, ctx: ~changed_from([JobEvent.Origin.IMPORT], refs=values),
         example="import:0b5ad2c4-1f0e-4c7a-9a53-6d2f3e8b7a10",
     ),
     "origin": Key(
@@ -626,7 +631,10 @@ def _indexed_condition(db: str, terms: list[Term], ctx: Context, *, walk: bool) 
 
 
 def _condition(term: Term, ctx: Context) -> Q:
-    condition = KEYS[term.key].condition(term.values, ctx)
+    spec = KEYS[term.key]
+    if term.negated and spec.negated_condition is not None:
+        return spec.negated_condition(term.values, ctx)
+    condition = spec.condition(term.values, ctx)
     return ~condition if term.negated else condition
 
 
