@@ -271,7 +271,7 @@ def import_delete(request: HttpRequest, import_id: UUID) -> HttpResponse:
 
 @router.post(
     "/{uuid:import_id}/cancel",
-    response={**CANCEL_RESPONSES, 422: Problem},
+    response={**CANCEL_RESPONSES, 400: Problem, 422: Problem},
     url_name="import_cancel",
     summary="Cancel an import, with a reason",
 )

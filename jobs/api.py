@@ -459,7 +459,7 @@ def job_list(
 
 @router.post(
     "",
-    response={201: JobOut, **problems(409, 422)},
+    response={201: JobOut, **problems(400, 409, 422)},
     url_name="job_create",
     summary="Create a job",
 )
@@ -507,7 +507,7 @@ def job_get(request: HttpRequest, job_id: int) -> HttpResponse:
 
 @router.put(
     "/{int:job_id}",
-    response={200: JobOut, **problems(404, 412, 422, 428)},
+    response={200: JobOut, **problems(400, 404, 412, 422, 428)},
     url_name="job_put",
     summary="Replace a job's editable fields",
     openapi_extra=IF_MATCH,
@@ -520,7 +520,7 @@ def job_put(request: HttpRequest, job_id: int, payload: JobPut) -> HttpResponse:
 
 @router.patch(
     "/{int:job_id}",
-    response={200: JobOut, **problems(404, 412, 422, 428)},
+    response={200: JobOut, **problems(400, 404, 412, 422, 428)},
     url_name="job_patch",
     summary="Change some of a job's editable fields",
     openapi_extra=IF_MATCH,
@@ -531,7 +531,7 @@ def job_patch(request: HttpRequest, job_id: int, payload: JobPatch) -> HttpRespo
 
 @router.post(
     "/{int:job_id}/cancel",
-    response={200: JobOut, **problems(404, 409, 412, 422)},
+    response={200: JobOut, **problems(400, 404, 409, 412, 422)},
     url_name="job_cancel",
     summary="Cancel a job",
     openapi_extra=IF_MATCH,

@@ -160,6 +160,8 @@ def _invalid(request: HttpRequest, error: ValidationError) -> HttpResponse:
         # the parameter, then the field inside it, if any.
         location = [str(part) for part in item.get("loc", ())][1:]
         field = ".".join(location[1:] if len(location) > 1 else location)
+        if field == "payload":  # the body as a whole
+            field = "body"
         errors.setdefault(field or "body", []).append(str(item.get("msg", "Invalid.")))
     listed = ", ".join(errors)
     return problem(ApiError(422, f"Invalid value in: {listed}.", errors=errors))

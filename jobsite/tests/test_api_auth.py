@@ -6,6 +6,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -228,3 +229,75 @@ def test_a_failing_cache_does_not_stop_the_api(token, monkeypatch):
 
     monkeypatch.setattr(TokenRateThrottle.cache, "get", broken)
     assert Client().get("/api/v1/jobs", headers=bearer(token[1])).status_code == 200
+
+
+OPERATIONS = [
+    ("get", "/api/v1/jobs"),
+    ("post", "/api/v1/jobs"),
+    ("get", "/api/v1/jobs/1"),
+    ("put", "/api/v1/jobs/1"),
+    ("patch", "/api/v1/jobs/1"),
+    ("post", "/api/v1/jobs/1/cancel"),
+    ("get", "/api/v1/jobs/1/events"),
+    ("post", "/api/v1/jobs/bulk-status"),
+    ("get", "/api/v1/imports"),
+    ("post", "/api/v1/imports"),
+    ("get", "/api/v1/imports/00000000-0000-0000-0000-000000000001"),
+    ("delete", "/api/v1/imports/00000000-0000-0000-0000-000000000001"),
+    ("post", "/api/v1/imports/00000000-0000-0000-0000-000000000001/cancel"),
+    ("get", "/api/v1/imports/00000000-0000-0000-0000-000000000001/errors"),
+    ("get", "/api/v1/imports/00000000-0000-0000-0000-000000000001/errors.csv"),
+]
+
+
+JOB = {"name": "x", "status": "pending", "priority": 0, "is_business": False,
+       "customer_name": "", "notes": "", "file_name": "", "printer": None}  # fmt: skip
+WELL_FORMED = {
+    ("post", "/api/v1/jobs"): {"name": "x"},
+    ("put", "/api/v1/jobs/1"): JOB,
+    ("patch", "/api/v1/jobs/1"): {"priority": 1},
+    ("post", "/api/v1/jobs/1/cancel"): {},
+    ("post", "/api/v1/jobs/bulk-status"): [{"id": 1, "status": "running"}],
+    ("post", "/api/v1/imports/00000000-0000-0000-0000-000000000001/cancel"): {},
+}
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS)
+def test_every_operation_answers_401_without_a_token(db, method, path):
+    response = getattr(Client(), method)(path)
+    assert response.status_code == 401
+    assert response["Content-Type"] == PROBLEM
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS)
+def test_every_operation_answers_403_without_a_permission(outsider, make_job, method, path):
+    from imports.models import ImportJob
+
+    make_job(id=1)
+    ImportJob.objects.create(
+        id="00000000-0000-0000-0000-000000000001", original_filename="a.csv", file_hash="0" * 64
+    )
+    _, secret = ApiToken.issue(user=outsider, name="x")
+    # A well-formed request, so the permission is what refuses it.
+    if path == "/api/v1/imports" and method == "post":
+        upload = SimpleUploadedFile("a.csv", b"name\nx\n", content_type="text/csv")
+        response = Client().post(path, {"file": upload}, headers=bearer(secret))
+    else:
+        body = WELL_FORMED.get((method, path))
+        response = getattr(Client(), method)(
+            path, json.dumps(body) if body is not None else None,
+            content_type="application/json", headers=bearer(secret) | {"If-Match": '"1.1"'},
+        )  # fmt: skip
+    assert response.status_code == 403
+    assert response["Content-Type"] == PROBLEM
+
+
+def test_a_body_that_is_not_json_is_a_400_problem(client_for, editor, make_job):
+    job = make_job()
+    response = client_for(editor).patch(
+        f"/api/v1/jobs/{job.pk}", "{bad", content_type="application/json",
+        headers={"If-Match": f'"{job.pk}.1"'},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert response["Content-Type"] == PROBLEM
