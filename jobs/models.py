@@ -172,6 +172,9 @@ class Job(models.Model):
             models.Index(fields=["name", "id"], name="job_name_id_idx"),
             models.Index(fields=["customer_name", "id"], name="job_customer_id_idx"),
             models.Index(fields=["status", "id"], name="job_status_id_idx"),
+            # Sorting by priority: PostgreSQL needs the id in the index to walk (priority, id)
+            # keysets without sorting a whole priority's rows; SQLite has the rowid anyway.
+            models.Index(fields=["priority", "id"], name="job_priority_id_idx"),
         ]
 
     def __str__(self) -> str:
