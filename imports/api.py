@@ -5,9 +5,6 @@ may_cancel)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -22,11 +19,19 @@ from ninja.files import UploadedFile
 from imports.intake import UploadRejected, create_import, find_duplicate, inspect_upload
 from imports.models import ImportJob, ImportNotCancellable, ImportStatus, OnError, OnExisting
 from imports.views import error_csv_lines, may_cancel, may_view
-from jobs.api import ApiError, Problem, problems, require_perm
+from jobs.api import (
+    ApiError,
+    Problem,
+    cursor_for,
+    cursor_position,
+    damaged_cursor,
+    one_page,
+    problems,
+    require_perm,
+)
 from jobs.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 router = Router(tags=["imports"])
-DAMAGED = "The page cursor is not valid: start from the first page."
 
 
 class ImportOut(Schema):
@@ -222,13 +227,11 @@ def import_list(
         imports = imports.filter(created_at__lte=created_at).exclude(
             created_at=created_at, id__gte=pk
         )
-    items = list(imports[: limit + 1])
-    more = len(items) > limit
-    items = items[:limit]
+    items, more = one_page(imports, limit)
     last = items[-1] if items else None
     return {
         "items": [import_out(import_job) for import_job in items],
-        "next_cursor": _cursor([last.created_at.isoformat(), str(last.pk)]) if more else None,
+        "next_cursor": cursor_for([last.created_at.isoformat(), str(last.pk)]) if more else None,
     }
 
 
@@ -299,9 +302,7 @@ def import_errors(
     if cursor:
         row, pk = _position(cursor, first=int)
         errors = errors.filter(row__gte=row).exclude(row=row, id__lte=pk)
-    items = list(errors[: limit + 1])
-    more = len(items) > limit
-    items = items[:limit]
+    items, more = one_page(errors, limit)
     return {
         "items": [
             {
@@ -313,7 +314,7 @@ def import_errors(
             }
             for error in items
         ],
-        "next_cursor": _cursor([items[-1].row, items[-1].pk]) if more else None,
+        "next_cursor": cursor_for([items[-1].row, items[-1].pk]) if more else None,
     }
 
 
@@ -344,16 +345,11 @@ def import_errors_csv(request: HttpRequest, import_id: UUID) -> StreamingHttpRes
     )
 
 
-def _cursor(position: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
-
-
 def _position(cursor: str, first: type = datetime) -> tuple[Any, Any]:
     """A cursor's (created_at, id) of an import, or (row, id) of an error record."""
-    damaged = ApiError(400, DAMAGED, errors={"cursor": [DAMAGED]})
+    damaged = damaged_cursor()
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        head, tail = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        head, tail = cursor_position(cursor)
         if first is int:
             if type(head) is not int or type(tail) is not int:
                 raise damaged
@@ -362,5 +358,5 @@ def _position(cursor: str, first: type = datetime) -> tuple[Any, Any]:
         if moment.tzinfo is None:
             raise damaged
         return moment, UUID(tail)
-    except (ValueError, TypeError, binascii.Error, UnicodeError, AttributeError):
+    except (ValueError, TypeError, AttributeError):
         raise damaged from None

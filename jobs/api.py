@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -581,9 +582,7 @@ def job_events(
     events = job.events.select_related("actor").order_by("-id")
     if cursor:
         events = events.filter(pk__lt=_event_position(cursor))
-    items = list(events[: limit + 1])
-    more = len(items) > limit
-    items = items[:limit]
+    items, more = one_page(events, limit)
     return {
         "items": [
             {
@@ -597,7 +596,7 @@ def job_events(
             }
             for event in items
         ],
-        "next_cursor": _event_cursor(items[-1].pk) if more else None,
+        "next_cursor": cursor_for({"before": items[-1].pk}) if more else None,
     }
 
 
@@ -698,20 +697,51 @@ def _edit(request: HttpRequest, job_id: int, changes: dict[str, Any]) -> HttpRes
     return _answer(Job.objects.with_related().get(pk=job.pk))
 
 
-def _event_cursor(pk: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"before": pk}).encode()).decode().rstrip("=")
+CURSOR_DAMAGED = "The page cursor is not valid: start from the first page."
+
+
+def cursor_for(position: Any) -> str:
+    """An opaque page cursor: the position as JSON in unpadded URL-safe base64."""
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def damaged_cursor() -> ApiError:
+    return ApiError(400, CURSOR_DAMAGED, errors={"cursor": [CURSOR_DAMAGED]})
+
+
+def cursor_position(cursor: str) -> Any:
+    """The position a `cursor_for` cursor holds; a 400 for a cursor that holds none."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        raise damaged_cursor() from None
+
+
+def one_page(queryset: QuerySet, limit: int) -> tuple[list[Any], bool]:
+    """Up to `limit` items, and whether more follow them."""
+    items = list(queryset[: limit + 1])
+    return items[:limit], len(items) > limit
 
 
 def _event_position(cursor: str) -> int:
-    damaged = "The page cursor is not valid: start from the first page."
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        position = json.loads(base64.urlsafe_b64decode(padded.encode()))["before"]
-    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeError):
-        raise ApiError(400, damaged, errors={"cursor": [damaged]}) from None
-    if not isinstance(position, int) or isinstance(position, bool) or position < 1:
-        raise ApiError(400, damaged, errors={"cursor": [damaged]})
-    return position
+    position = cursor_position(cursor)
+    before = position.get("before") if isinstance(position, dict) else None
+    if not isinstance(before, int) or isinstance(before, bool) or before < 1:
+        raise damaged_cursor()
+    return before
 
 
-__all__ = ["ApiError", "HttpError", "Problem", "problem", "problems", "require_perm", "router"]
+__all__ = [
+    "ApiError",
+    "HttpError",
+    "Problem",
+    "cursor_for",
+    "cursor_position",
+    "damaged_cursor",
+    "one_page",
+    "problem",
+    "problems",
+    "require_perm",
+    "router",
+]
