@@ -217,7 +217,7 @@ class Importer(Runner):
     def write(self, plan: BatchPlan) -> None:
         now = timezone.now()
         created = insert_jobs(plan.creates, actor=self.actor, at=now, source_import=self.run)
-        updated = update_jobs(plan.updates, actor=self.actor, at=now)
+        updated = update_jobs(plan.updates, actor=self.actor, at=now, source_import=self.run)
         self.store_errors(plan.errors)
         progress = self.progress
         progress["checkpoint"] += plan.records

@@ -1,8 +1,9 @@
 """Writing an import's jobs, one batch at a time, in the caller's transaction.
 
 `insert_jobs(new_jobs, ...)` and `update_jobs(updates, ...)` take rows that `imports.rows`
-has already checked, write one event per job they write (as every other surface does), and
-return how many jobs they wrote. A batch takes a few statements, whatever its size:
+has already checked, write one event per job they write (as every other surface does, with
+the import as its origin), and return how many jobs they wrote. A batch takes a few
+statements, whatever its size:
 
 - new jobs and their `imported` events: on PostgreSQL with COPY (the new keys are drawn
   from the job table's sequence first, so that each event can name its job), elsewhere with
@@ -86,12 +87,23 @@ def insert_jobs(
             }
             for job_id, values in zip(ids, new_jobs, strict=True)
         ),
-        same={"actor": actor, "kind": JobEvent.Kind.IMPORTED.value, "created_at": at},
+        same={
+            "actor": actor,
+            "kind": JobEvent.Kind.IMPORTED.value,
+            "created_at": at,
+            **_origin(source_import),
+        },
     )
     return len(ids)
 
 
-def update_jobs(updates: list[tuple[Job, dict[str, Any]]], *, actor: Any, at: datetime) -> int:
+def update_jobs(
+    updates: list[tuple[Job, dict[str, Any]]],
+    *,
+    actor: Any,
+    at: datetime,
+    source_import: ImportJob,
+) -> int:
     """Apply rows to existing jobs (locked by the caller): the status through the status
     rules, one `updated` event each, the version up by one; return how many changed.
 
@@ -123,9 +135,19 @@ def update_jobs(updates: list[tuple[Job, dict[str, Any]]], *, actor: Any, at: da
     _insert(
         JobEvent,
         events,
-        same={"actor": actor, "kind": JobEvent.Kind.UPDATED.value, "created_at": at},
+        same={
+            "actor": actor,
+            "kind": JobEvent.Kind.UPDATED.value,
+            "created_at": at,
+            **_origin(source_import),
+        },
     )
     return len(events)
+
+
+def _origin(source_import: ImportJob) -> dict[str, str]:
+    """An import's events name it as their origin (docs/jobs.md, "History")."""
+    return {"origin": JobEvent.Origin.IMPORT.value, "origin_ref": str(source_import.pk)}
 
 
 # --- Statements --------------------------------------------------------------------------

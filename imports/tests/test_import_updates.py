@@ -228,8 +228,12 @@ def test_a_job_whose_version_moved_is_not_written(
     read = Job.objects.get(pk=job.pk)
     Job.objects.filter(pk=job.pk).update(name="Someone else's", version=F("version") + 1)
 
+    run = ImportJob.objects.create(original_filename="jobs.csv", file_hash="0" * 64)
+
     with pytest.raises(JobChangedMeanwhile), transaction.atomic():
-        update_jobs([(read, {"name": "Mine"})], actor=uploader, at=timezone.now())
+        update_jobs(
+            [(read, {"name": "Mine"})], actor=uploader, at=timezone.now(), source_import=run
+        )
 
     job.refresh_from_db()
     assert (job.name, job.version) == ("Someone else's", 2)

@@ -56,6 +56,7 @@ def test_an_inserted_row_is_what_job_insert_writes(
     assert (imported_event.kind, inserted_event.kind) == ("imported", "created")
     assert imported_event.changes == inserted_event.changes
     assert (imported_event.actor, imported_event.created_at) == (uploader, at)
+    assert (imported_event.origin, imported_event.origin_ref) == ("import", str(import_job.pk))
 
 
 def test_many_rows_span_several_statements(
@@ -87,7 +88,7 @@ def test_many_rows_span_several_statements(
 
 
 def test_update_that_changes_nothing_writes_nothing(
-    uploader: User, make_job: Callable[..., Job]
+    uploader: User, make_job: Callable[..., Job], import_job: ImportJob
 ) -> None:
     job = make_job(name="Same", priority=2)
     changed = make_job(name="Old", priority=2)
@@ -96,9 +97,12 @@ def test_update_that_changes_nothing_writes_nothing(
             [(job, {"name": "Same", "priority": 2}), (changed, {"name": "New"})],
             actor=uploader,
             at=timezone.now(),
+            source_import=import_job,
         )
     assert updated == 1
     job.refresh_from_db()
     changed.refresh_from_db()
     assert (job.version, changed.version, changed.name) == (1, 2, "New")
-    assert list(JobEvent.objects.values_list("job", "kind")) == [(changed.pk, "updated")]
+    assert list(JobEvent.objects.values_list("job", "kind", "origin", "origin_ref")) == [
+        (changed.pk, "updated", "import", str(import_job.pk))
+    ]

@@ -104,7 +104,9 @@ def test_the_import_writers_raw_statements(actor) -> None:
     assert len(found("imp-")) == 3
     job = Job.objects.get(reference="IMP-1")
     with transaction.atomic():
-        update_jobs([(job, {"name": "Renamed clip"})], actor=actor, at=timezone.now())
+        update_jobs(
+            [(job, {"name": "Renamed clip"})], actor=actor, at=timezone.now(), source_import=run
+        )
     assert found('"renamed clip"') == {job.pk}
     assert len(found('"imported knob"')) == 2
     assert_index_in_sync()
