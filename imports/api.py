@@ -18,7 +18,7 @@ from ninja.files import UploadedFile
 
 from imports.intake import UploadRejected, create_import, find_duplicate, inspect_upload
 from imports.models import ImportJob, ImportNotCancellable, ImportStatus, OnError, OnExisting
-from imports.views import error_csv_lines, may_cancel, may_view
+from imports.views import error_csv_response, may_cancel, may_view
 from jobs.api import (
     ApiError,
     Problem,
@@ -331,18 +331,7 @@ def import_errors(
 )
 def import_errors_csv(request: HttpRequest, import_id: UUID) -> StreamingHttpResponse:
     import_job = _import_for(request, import_id)
-    rows = (
-        import_job.errors.order_by("row", "id")
-        .values_list("row", "field", "error_type", "message", "raw_data")
-        .iterator(chunk_size=2000)
-    )
-    return StreamingHttpResponse(
-        error_csv_lines(rows),
-        content_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="import-{import_job.pk}-errors.csv"'
-        },
-    )
+    return error_csv_response(import_job, f"import-{import_job.pk}-errors.csv")
 
 
 def _position(cursor: str, first: type = datetime) -> tuple[Any, Any]:

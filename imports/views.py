@@ -190,7 +190,17 @@ def import_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
     return redirect(import_job)
 
 
-def error_csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
+def error_csv_response(import_job: ImportJob, filename: str) -> StreamingHttpResponse:
+    """An import's row errors as a CSV download, in row order."""
+    rows = import_job.errors.order_by("row", "id").values_list(*ERROR_CSV_HEADER)
+    return StreamingHttpResponse(
+        _error_csv_lines(rows.iterator(chunk_size=2000)),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": content_disposition_header(True, filename)},
+    )
+
+
+def _error_csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
     lines = formula_safe_csv_lines(chain([ERROR_CSV_HEADER], rows))
     # The BOM lets spreadsheet programs recognise UTF-8.
     yield "\ufeff" + next(lines)
@@ -201,14 +211,5 @@ def error_csv_lines(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
 @login_required
 def import_errors_csv(request: HttpRequest, pk: UUID) -> StreamingHttpResponse:
     import_job = get_import_for(request, pk)
-    rows = (
-        import_job.errors.order_by("row", "id")
-        .values_list("row", "field", "error_type", "message", "raw_data")
-        .iterator(chunk_size=2000)
-    )
-    filename = f"{PurePath(import_job.original_filename).stem or 'import'}-errors.csv"
-    return StreamingHttpResponse(
-        error_csv_lines(rows),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": content_disposition_header(True, filename)},
-    )
+    stem = PurePath(import_job.original_filename).stem or "import"
+    return error_csv_response(import_job, f"{stem}-errors.csv")
