@@ -1,5 +1,5 @@
 """Shared fixtures: users with and without permissions, logged-in clients, printers, jobs and
-real qcluster nodes on the test database."""
+real qcluster nodes on the test database, and their emptied task queue."""
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -102,6 +102,17 @@ CLUSTER_TEST_ENV = {
     "IMPORT_MAX_ATTEMPTS": "3",
     "LOG_LEVEL": "INFO",
 }
+
+
+@pytest.fixture
+def task_queue(db: None) -> Iterator[Any]:
+    """The cluster's broker (ORM or Redis), emptied before and after the test."""
+    from django_q.brokers import get_broker
+
+    broker = get_broker()
+    broker.purge_queue()
+    yield broker
+    broker.purge_queue()
 
 
 @pytest.fixture

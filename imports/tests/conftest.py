@@ -1,6 +1,6 @@
 """Fixtures for the import engine tests: CSV files written by the test, run in-process."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +19,6 @@ SAMPLE_PRINTERS = ("Prusa MK4 #1", "Prusa MK4 #2", "Bambu X1C", "Form 3")
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings: Any, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def task_queue(db: None) -> Iterator[Any]:
-    """The cluster's broker (ORM or Redis), emptied before and after the test."""
-    from django_q.brokers import get_broker
-
-    broker = get_broker()
-    broker.purge_queue()
-    yield broker
-    broker.purge_queue()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The staff Cluster page and its "Run retention now" action."""
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -20,11 +20,7 @@ PAGE = "/cluster/"
 RETENTION = "/cluster/retention/"
 
 
-@pytest.fixture(autouse=True)
-def empty_queue(db: None) -> Iterator[None]:
-    get_broker().purge_queue()
-    yield
-    get_broker().purge_queue()
+pytestmark = pytest.mark.usefixtures("task_queue")
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ could queue the deletion of every expired import from the Cluster page.
 """
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -25,11 +25,7 @@ RETENTION = "/cluster/retention/"
 BUTTON = "Run retention now…"
 
 
-@pytest.fixture(autouse=True)
-def empty_queue(db: None) -> Iterator[None]:
-    get_broker().purge_queue()
-    yield
-    get_broker().purge_queue()
+pytestmark = pytest.mark.usefixtures("task_queue")
 
 
 @pytest.fixture
