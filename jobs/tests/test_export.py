@@ -22,6 +22,8 @@ from jobs.models import Job, Printer
 pytestmark = pytest.mark.django_db
 CSV_URL = reverse("jobs:export-csv")
 JSONL_URL = reverse("jobs:export-jsonl")
+# The public column order (docs/csv-import.md, "Columns"), written out rather than read from
+# jobs.export so that a change to it fails here.
 HEADER = [
     "name",
     "status",
