@@ -2,21 +2,16 @@
 
 import io
 import json
-import os
 import sqlite3
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from jobs.models import Job, JobEvent
-
-MANAGE = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+from jobsite.testing.file_site import MANAGE, seeded_file_site
 
 
 def call(*args: str, stdin: str | None = None) -> tuple[int, dict[str, Any]]:
@@ -161,21 +156,9 @@ class TestCallCommand:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A migrated file database with demo data, and the environment to reach it."""
-    root = tmp_path_factory.mktemp("bulk_cli")
-    database = root / "jobsite.sqlite3"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{database}",
-        "JOBSITE_VAR_DIR": str(root / "var"),
-        "DJANGO_DEBUG": "true",
-        "SQLITE_BUSY_TIMEOUT": "1",
-    }
-    env.pop("REDIS_URL", None)
-    for command in (["migrate", "-v0"], ["seed_demo"]):
-        subprocess.run([*MANAGE, *command], env=env, check=True, capture_output=True, timeout=300)
-    yield {"env": env, "database": database}
+    return seeded_file_site(tmp_path_factory.mktemp("bulk_cli"), SQLITE_BUSY_TIMEOUT="1")
 
 
 def run(site: dict[str, Any], *args: str, stdin: str = "") -> subprocess.CompletedProcess:

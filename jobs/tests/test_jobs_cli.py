@@ -5,20 +5,16 @@ from a search into a bulk status change, in real processes."""
 import csv
 import io
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from jobs import export
 from jobs.models import Job, JobEvent, Printer
-
-MANAGE = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+from jobsite.testing.file_site import MANAGE, seeded_file_site
 
 
 def jobs(*args: str) -> tuple[str, str]:
@@ -251,19 +247,7 @@ def test_bulk_ids_dash_needs_a_pipe(floor) -> None:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A migrated file database with the demo jobs, and the environment to reach it."""
-    root = tmp_path_factory.mktemp("jobs_cli")
-    database = root / "jobsite.sqlite3"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{database}",
-        "JOBSITE_VAR_DIR": str(root / "var"),
-        "DJANGO_DEBUG": "true",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("REDIS_URL", None)
-    for command in (["migrate", "-v0"], ["seed_demo"]):
-        subprocess.run([*MANAGE, *command], env=env, check=True, capture_output=True, timeout=300)
-    return {"env": env, "database": database}
+    return seeded_file_site(tmp_path_factory.mktemp("jobs_cli"), LOG_LEVEL="WARNING")
 
 
 def test_search_ids_pipe_into_bulk_update_status(site) -> None:
