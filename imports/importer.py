@@ -107,16 +107,21 @@ class Importer(Runner):
     # The run ------------------------------------------------------------------------
     def work(self) -> None:
         import_job = self.run
-        try:
-            if import_job.on_error == OnError.ABORT and import_job.checkpoint == 0:
+        if import_job.on_error == OnError.ABORT and import_job.checkpoint == 0:
+            try:
                 self.validate_everything()
+            except UnreadableFile as exc:
+                raise RunFailed(f"{exc} Nothing was imported (all-or-nothing).") from None
+        try:
             header, records, self.stream = open_records(import_job)
             self.validator = RowValidator(header)
             self.skip_done(records)
             for batch in self.batches(records):
                 self.write_batch(batch)
         except UnreadableFile as exc:
-            raise RunFailed(str(exc)) from None
+            kept = self.progress["created_count"] + self.progress["updated_count"]
+            tail = " Rows imported before it were kept." if kept else ""
+            raise RunFailed(f"{exc}{tail}") from None
 
     def complete(self, **fields: Any) -> None:
         super().complete(total_rows=self.progress["processed_rows"], **fields)

@@ -165,8 +165,7 @@ def _records(reader: Any, tap: LineTap, width: int) -> Iterator[Record]:
                     f"The import stopped at row {row}: more than "
                     f"{settings.IMPORT_MAX_PARSE_ERRORS} rows could not be read as rows of the "
                     "header's columns, so this does not look like a CSV file of the expected "
-                    "shape. Check its delimiter, quotes and encoding. Rows imported before "
-                    "this point were kept."
+                    "shape. Check its delimiter, quotes and encoding."
                 )
         if record.cells is not None or record.parse_error:
             yield record

@@ -201,6 +201,21 @@ def test_past_the_parse_error_cap_the_import_fails_and_keeps_earlier_batches(
     # The rows read before the sixth parse error are written and reported, then it stops.
     assert list(import_job.errors.values_list("row", flat=True)) == [5, 6, 7, 8, 9]
     assert (import_job.processed_rows, import_job.error_count) == (8, 5)
+    assert import_job.failure_message.endswith("Rows imported before it were kept.")
+
+
+def test_past_the_parse_error_cap_an_all_or_nothing_import_says_nothing_was_imported(
+    run_csv: Run, settings: Any
+) -> None:
+    settings.IMPORT_MAX_PARSE_ERRORS = 5
+    settings.IMPORT_BATCH_SIZE = 3
+    content = "name,priority\n" + "A,1\nB,2\nC,3\n" + "x\n" * 10 + "D,4\n"
+    import_job = run_csv(content, on_error="abort")
+    assert import_job.status == ImportStatus.FAILED
+    assert import_job.failure_message.startswith("The import stopped at row 10: more than 5 rows")
+    assert import_job.failure_message.endswith("Nothing was imported (all-or-nothing).")
+    assert "were kept" not in import_job.failure_message
+    assert not Job.objects.exists()
 
 
 def test_unclosed_quote_in_a_large_file_ends_with_few_errors(run_csv: Run) -> None:
