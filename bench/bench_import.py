@@ -34,15 +34,21 @@ import resource
 import shutil
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import (
+    load_average,
+    postgres_reachable,
+    print_result,
+    run_child,
+    setup_django,
+    throwaway_postgres,
+)
+
 PRINTERS = ("Prusa MK4 #1", "Prusa MK4 #2", "Bambu X1C", "Form 3")
 STATUSES = ("pending", "scheduled", "running", "completed", "failed", "cancelled")
 COLUMNS = (
@@ -56,7 +62,6 @@ COLUMNS = (
     "printer",
     "reference",
 )
-PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BATCH = 1000
 RENAMED = 3  # the file variant that renames every job
 
@@ -99,26 +104,6 @@ def generate(path: Path, rows: int, variant: int = 0) -> None:
 
 
 # --- Django in a child process -------------------------------------------------------------
-
-
-def setup_django(var_dir: Path, database_url: str = "") -> None:
-    os.environ.pop("REDIS_URL", None)
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    os.environ["JOBSITE_VAR_DIR"] = str(var_dir)
-    os.environ["MEDIA_ROOT"] = str(var_dir / "media")
-    os.environ.setdefault("IMPORT_MAX_UPLOAD_MB", "1000")
-    # Production settings: with DEBUG on, Django formats and keeps the SQL of every query.
-    os.environ["DJANGO_DEBUG"] = "false"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + os.urandom(16).hex())
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "jobsite.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def prepare_database() -> Any:
@@ -518,22 +503,10 @@ def child(args: argparse.Namespace) -> None:
         setup_django(var_dir)
         result = measure(work, args, "")
     else:
-        import psycopg
-
-        name = f"jobsite_bench_{os.getpid()}"
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name}")
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-        try:
+        with throwaway_postgres("jobsite_bench") as url:
             setup_django(var_dir, url)
             result = measure(work, args, url)
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    print("RESULT " + json.dumps(result))
+    print_result(result)
 
 
 def scale_child(args: argparse.Namespace) -> None:
@@ -543,37 +516,10 @@ def scale_child(args: argparse.Namespace) -> None:
     user = prepare_database()
     result = jobsite_import(Path(args.scale_child), user, "created")
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(result))
-
-
-def run_child(*extra: str) -> dict | None:
-    process = subprocess.run(
-        [sys.executable, __file__, *extra], capture_output=True, text=True, check=False
-    )
-    for line in reversed(process.stdout.splitlines()):
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    print(process.stdout[-3000:], process.stderr[-5000:], sep="\n")
-    raise SystemExit(f"The benchmark child {' '.join(extra[:2])} failed.")
-
-
-def postgres_reachable() -> str:
-    """'' when the server answers, otherwise why not."""
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as connection:
-            connection.execute("SELECT 1")
-    except Exception as exc:
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ""
+    print_result(result)
 
 
 # --- The report ----------------------------------------------------------------------------
-
-
-def load_average() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main() -> None:
@@ -614,12 +560,12 @@ def main() -> None:
             f"File: {args.rows:,} rows, {size:.1f} MB. Median of {args.repeat} runs "
             f"(django-import-export: {args.die_repeat}, on the first {args.die_rows:,} rows)."
         )
-        results = {"SQLite": run_child("--child", "sqlite", *common)}
+        results = {"SQLite": run_child(__file__, "--child", "sqlite", *common)}
         why_not = "skipped (--no-postgres)" if args.no_postgres else postgres_reachable()
         if why_not:
             print(f"PostgreSQL half skipped: the server is not reachable ({why_not}).")
         else:
-            results["PostgreSQL"] = run_child("--child", "postgres", *common)
+            results["PostgreSQL"] = run_child(__file__, "--child", "postgres", *common)
         report(args.rows, args.die_rows, results)
         if not args.no_scale:
             scale(work, args.scale_rows)
@@ -711,7 +657,7 @@ def scale(work: Path, sizes: list[int]) -> None:
     for rows in sizes:
         path = work / f"jobs-scale-{rows}.csv"
         generate(path, rows)
-        result = run_child("--scale-child", str(path), "--work", str(work))
+        result = run_child(__file__, "--scale-child", str(path), "--work", str(work))
         path.unlink()
         figures.append((rows, result))
     print()

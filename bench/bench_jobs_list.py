@@ -23,12 +23,10 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,8 +37,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from harness import (
+    load_average,
+    postgres_reachable,
+    print_result,
+    run_child,
+    setup_django,
+    throwaway_postgres,
+)
 
 STATUSES = ["pending"] * 30 + ["scheduled"] * 15 + ["running"] * 10 + ["completed"] * 35
 STATUSES += ["failed"] * 5 + ["cancelled"] * 5
@@ -96,26 +100,6 @@ RARE_CASE = f"text, rare ({RARE_MATCHES} matches)"
 
 
 # --- Django in a child process -------------------------------------------------------------
-
-
-def setup_django(var_dir: Path, database_url: str) -> None:
-    os.environ.pop("REDIS_URL", None)
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["JOBSITE_VAR_DIR"] = str(var_dir)
-    os.environ["MEDIA_ROOT"] = str(var_dir / "media")
-    # Production settings: with DEBUG on, Django formats and keeps the SQL of every query.
-    os.environ["DJANGO_DEBUG"] = "false"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + os.urandom(16).hex())
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "jobsite.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-    from django.conf import settings
-
-    django.setup()
-    # Production settings, except static files: no collectstatic manifest in a throwaway run.
-    static = "django.contrib.staticfiles.storage.StaticFilesStorage"
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": static}}
 
 
 def progress(message: str) -> None:
@@ -474,51 +458,13 @@ def child(args: argparse.Namespace) -> None:
         setup_django(var_dir, f"sqlite:///{var_dir / 'bench.sqlite3'}")
         result = measure(args.rows, args.repeat)
     else:
-        import psycopg
-
-        name = f"jobsite_bench_list_{os.getpid()}"
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name}")
-        try:
-            setup_django(var_dir, PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+        with throwaway_postgres("jobsite_bench_list") as url:
+            setup_django(var_dir, url)
             result = measure(args.rows, args.repeat)
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    print("RESULT " + json.dumps(result))
-
-
-def run_child(*extra: str) -> dict:
-    process = subprocess.run(
-        [sys.executable, __file__, *extra], stdout=subprocess.PIPE, text=True, check=False
-    )
-    for line in reversed(process.stdout.splitlines()):
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    print(process.stdout[-3000:])
-    raise SystemExit(f"The benchmark child {' '.join(extra[:2])} failed.")
-
-
-def postgres_reachable() -> str:
-    """'' when the server answers, otherwise why not."""
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as connection:
-            connection.execute("SELECT 1")
-    except Exception as exc:
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ""
+    print_result(result)
 
 
 # --- The report ----------------------------------------------------------------------------
-
-
-def load_average() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def _ms(ms: float | None, status: int | None) -> str:
@@ -612,13 +558,13 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     try:
         if args.db in ("sqlite", "both"):
-            results["SQLite"] = run_child("--child", "sqlite", *common)
+            results["SQLite"] = run_child(__file__, "--child", "sqlite", *common)
         if args.db in ("postgres", "both"):
             why_not = postgres_reachable()
             if why_not:
                 print(f"PostgreSQL skipped: the server is not reachable ({why_not}).")
             else:
-                results["PostgreSQL"] = run_child("--child", "postgres", *common)
+                results["PostgreSQL"] = run_child(__file__, "--child", "postgres", *common)
         report(results, args.rows, args.repeat)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-import bench_import  # noqa: E402  (the CSV generator and Django setup)
+import bench_import  # noqa: E402  (the CSV generator)
+import harness  # noqa: E402  (Django on a throwaway database)
 
 
 def percentiles(samples: list[float]) -> str:
@@ -41,11 +42,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="jobsite-bench-list-"))
     cluster = None
     try:
-        # Production settings, served over plain HTTP without a collectstatic manifest.
-        os.environ["DJANGO_STATIC_MANIFEST"] = "false"
+        # Production settings (harness.setup_django), served over plain HTTP.
         os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "false"
         (work / "staticfiles").mkdir()  # WhiteNoise warns about a missing STATIC_ROOT
-        bench_import.setup_django(work)
+        harness.setup_django(work)
         from django.contrib.auth.models import User
         from django.core.management import call_command
         from django.test import Client

@@ -11,10 +11,8 @@ Prints the figures and deletes everything it created.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sqlite3
-import sys
 import tempfile
 import threading
 import time
@@ -22,20 +20,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def setup_django(var_dir: Path) -> None:
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("REDIS_URL", None)
-    os.environ["JOBSITE_VAR_DIR"] = str(var_dir)
-    os.environ["MEDIA_ROOT"] = str(var_dir / "media")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "jobsite.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+from harness import setup_django
 
 
 def populate(db_path: Path, media: Path, imports: int, errors_each: int, files: int) -> None:
