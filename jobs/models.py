@@ -10,6 +10,7 @@ from django.db.models import BooleanField, F, Func, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.runs import BackgroundRun, RunStatus, actor_label
 from jobs.status import (
     InvalidTransition,
     JobStatus,
@@ -418,4 +419,229 @@ class JobEvent(models.Model):
         return self.actor.get_username() if self.actor else "system"
 
 
-__all__ = ["InvalidTransition", "Job", "JobEvent", "NotCancellable", "Printer", "VersionConflict"]
+# --- Bulk runs: one action on every job matching a filter (docs/bulk-runs.md) ------------
+
+
+class BulkAction(models.TextChoices):
+    SET_STATUS = "set_status", "Set status"
+    CANCEL = "cancel", "Cancel"
+    SET_PRIORITY = "set_priority", "Set priority"
+    SET_PRINTER = "set_printer", "Assign printer"
+    RETRY_FAILED = "retry_failed", "Retry failed"
+
+
+BULK_EVENT_MESSAGE_MAX = 500
+
+
+class BulkRun(BackgroundRun):
+    """One action applied to every job of a selection, in batches on the cluster.
+
+    The selection is the jobs list's query string (`query`), or ticked jobs (`job_ids`).
+    The run first notes the selected jobs up to `max_job_id` (the snapshot), then changes
+    them in batches; the checkpoint is the last job id done. The run machinery (claim,
+    lease, steps, cancel) is jobs.runs and jobs.runner; the work is jobs.bulk_runs.
+    """
+
+    noun = "bulk run"
+
+    query = models.TextField(blank=True, default="", help_text="The jobs list's query string.")
+    job_ids = models.JSONField(
+        null=True, blank=True, help_text="Ticked jobs, when the selection is not a filter."
+    )
+    action = models.CharField(max_length=20, choices=BulkAction.choices)
+    new_status = models.CharField(max_length=20, choices=JobStatus.choices, blank=True, default="")
+    new_priority = models.PositiveSmallIntegerField(null=True, blank=True)
+    new_printer = models.ForeignKey(
+        Printer, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=255, blank=True, default="")
+    origin = models.CharField(
+        max_length=10, choices=JobEventOrigin.choices, default=JobEventOrigin.UI
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="bulk_runs",
+    )
+    # The selection: jobs up to the highest id when the run was made, noted by the snapshot.
+    max_job_id = models.BigIntegerField(default=0)
+    snapshot_through = models.BigIntegerField(default=0, help_text="Job ids looked at so far.")
+    snapshot_done = models.BooleanField(default=False)
+    total_count = models.PositiveIntegerField(null=True, blank=True)
+    processed_count = models.PositiveIntegerField(default=0)
+    changed_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    # {reason: count}: the report's "skipped by reason".
+    skip_counts = models.JSONField(default=dict, blank=True)
+    checkpoint = models.BigIntegerField(default=0, help_text="The last job id done.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=RunStatus.values), name="bulkrun_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(action__in=BulkAction.values), name="bulkrun_action_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="bulkrun_status_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Bulk run {self.pk}: {self.action_label}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("jobs:bulk-run", args=[self.pk])
+
+    @property
+    def log_ids(self) -> dict[str, str]:
+        return {"bulk_run_id": str(self.pk)}
+
+    @property
+    def action_label(self) -> str:
+        """What the run does to each job: "set status to running"."""
+        if self.action == BulkAction.SET_STATUS:
+            return f"set status to {JobStatus(self.new_status).label.lower()}"
+        if self.action == BulkAction.SET_PRIORITY:
+            return f"set priority to {self.new_priority}"
+        if self.action == BulkAction.SET_PRINTER:
+            return f"assign printer {self.new_printer}"
+        if self.action == BulkAction.CANCEL:
+            return f"cancel (reason: {self.reason})" if self.reason else "cancel"
+        return "retry failed jobs (failed → pending)"
+
+    # --- Progress, as the run page, the command and the API show it ---------------------
+    @property
+    def progress_percent(self) -> int:
+        if self.status == RunStatus.COMPLETED:
+            return 100
+        if not self.total_count:
+            return 0
+        return max(0, min(self.processed_count * 100 // self.total_count, 99))
+
+    @property
+    def elapsed_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.completed_at if self.is_finished and self.completed_at else timezone.now()
+        return max((end - self.started_at).total_seconds(), 0.0)
+
+    @property
+    def rows_per_second(self) -> float | None:
+        elapsed = self.elapsed_seconds
+        if not elapsed or not self.processed_count:
+            return None
+        return self.processed_count / elapsed
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.rows_per_second
+        if self.status != RunStatus.PROCESSING or not rate or self.total_count is None:
+            return None
+        return max(self.total_count - self.processed_count, 0) / rate
+
+    # --- What the run machinery asks of a run --------------------------------------------
+    @property
+    def progress_label(self) -> str:
+        return f"{self.processed_count} jobs"
+
+    @property
+    def checkpoint_label(self) -> str:
+        if not self.snapshot_done:
+            return f"noting the selection up to job {self.snapshot_through}"
+        return f"job {self.checkpoint}"
+
+    def write_event(
+        self, *, old_status: str, new_status: str, actor: Any, message: str, at: datetime
+    ) -> None:
+        BulkRunEvent.objects.create(
+            run=self,
+            old_status=old_status,
+            new_status=new_status,
+            actor=actor,
+            message=message[:BULK_EVENT_MESSAGE_MAX],
+            created_at=at,
+        )
+
+    def status_changed(self, *, old_status: str, new_status: str, actor: Any) -> None:
+        fields = {
+            "bulk_run_id": str(self.pk),
+            "old_status": old_status,
+            "new_status": new_status,
+            "actor": actor_label(actor),
+            "action": self.action,
+            "total_count": self.total_count,
+            "changed_count": self.changed_count,
+            "skipped_count": self.skipped_count,
+            "attempts": self.attempts,
+        }
+        self.logger.info(
+            "bulk run status changed: %s",
+            " ".join(f"{key}={value}" for key, value in fields.items()),
+            extra={"event": "bulk_run_status_changed", **fields},
+        )
+
+
+class BulkRunItem(models.Model):
+    """A job of a run's selection, noted when the run started: the set the run works on."""
+
+    pk = models.CompositePrimaryKey("run", "job_id")
+    run = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="+")
+    # No foreign key: a job deleted meanwhile is reported, not cascaded or protected.
+    job_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"Job #{self.job_id} of bulk run {self.run_id}"
+
+
+class BulkRunSkip(models.Model):
+    """A job the run left as it was, and why: the report and its CSV."""
+
+    run = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="skips")
+    job_id = models.BigIntegerField()
+    reason = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["job_id"]
+        indexes = [models.Index(fields=["run", "job_id"], name="bulkrunskip_run_job_idx")]
+
+    def __str__(self) -> str:
+        return f"Job #{self.job_id}: {self.reason}"
+
+
+class BulkRunEvent(models.Model):
+    """The run's history: who started it, its status changes, cancel requests, resumes."""
+
+    run = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="events")
+    old_status = models.CharField(max_length=20, blank=True, default="")
+    new_status = models.CharField(max_length=20, choices=RunStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.CharField(max_length=BULK_EVENT_MESSAGE_MAX, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.old_status or '∅'} → {self.new_status}"
+
+
+__all__ = [
+    "BulkAction",
+    "BulkRun",
+    "BulkRunEvent",
+    "BulkRunItem",
+    "BulkRunSkip",
+    "InvalidTransition",
+    "Job",
+    "JobEvent",
+    "NotCancellable",
+    "Printer",
+    "VersionConflict",
+]

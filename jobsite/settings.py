@@ -346,3 +346,8 @@ LOGGING = {
         "django.request": {"filters": ["permission_denied"]},
     },
 }
+
+# --- Bulk runs (docs/bulk-runs.md) --------------------------------------------
+BULK_RUN_BATCH_SIZE = env_int("BULK_RUN_BATCH_SIZE", 1000)  # jobs per transaction
+BULK_RUN_LEASE_SECONDS = env_int("BULK_RUN_LEASE_SECONDS", 60)
+BULK_RUN_MAX_ATTEMPTS = env_int("BULK_RUN_MAX_ATTEMPTS", 3)

@@ -1,0 +1,544 @@
+"""Bulk runs: one action on every job of a selection, in batches on the cluster
+(docs/bulk-runs.md).
+
+A selection is the jobs list's query string (filters and search syntax), or a list of ticked
+jobs. `draft_bulk_run` checks a request and returns the unsaved run, `preview` says what it
+would do, `start_bulk_run` saves and enqueues it. `run_bulk_run(run_id)` is the task: the
+claim, lease, steps and attempts come from jobs.runner; the work is BulkRunner.work:
+
+1. the snapshot: steps that note the selected jobs up to the highest job id at the run's
+   making (`BulkRun.max_job_id`), one range of ids per step, as BulkRunItem rows;
+2. the batches: each one transaction that locks its jobs, checks each again against the
+   selection and the action's rule, changes the rest (version + 1, one JobEvent each, whose
+   origin is "bulk" and origin_ref the run's id), records the skipped ones with their reason,
+   and saves the counters and the checkpoint (the last job id done).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import chain
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, reset_queries, transaction
+from django.db.models import Count, F, Max, QuerySet
+from django.http import QueryDict
+from django.utils import timezone
+from django_q.models import Schedule
+
+from jobs import search
+from jobs.csv_safety import formula_safe_csv_lines
+from jobs.filters import POSITION_PARAMS, JobFilter
+from jobs.models import (
+    BulkAction,
+    BulkRun,
+    BulkRunItem,
+    BulkRunSkip,
+    Job,
+    JobEvent,
+    Printer,
+)
+from jobs.runner import RunFailed, Runner
+from jobs.runs import RunStatus
+from jobs.status import InvalidTransition, JobStatus, can_cancel, can_transition
+from jobs.validation import PRIORITY_MAX, PRIORITY_MIN
+
+logger = logging.getLogger("jobs")
+
+GONE = "No longer exists."
+NO_LONGER_MATCHES = "No longer matches the filter."
+# Job ids looked at by one snapshot step.
+SNAPSHOT_RANGE = 20_000
+SAMPLE_SIZE = 10
+SKIPPED_CSV_HEADER = ("job_id", "name", "status", "reason")
+RESUME_SCHEDULE_NAME = "jobs-bulk-runs-resume-stalled"
+UNEXPECTED_FAILURE = (
+    "The bulk run stopped because of an unexpected error. Jobs changed before it stay "
+    "changed; the server log has the details."
+)
+
+
+class BulkRunRefused(ValueError):
+    """The request cannot become a run; `messages` say why, for the user."""
+
+    def __init__(self, *messages: str):
+        self.messages = list(messages)
+        super().__init__(" ".join(messages))
+
+
+# --- Making a run ---------------------------------------------------------------------------
+
+
+def read_filter(query: str) -> JobFilter:
+    """The jobs list's filter for `query`, without its sort and paging; BulkRunRefused when
+    part of it cannot be read (a bulk change never falls back to "all jobs")."""
+    params = QueryDict(query, mutable=True)
+    for name in (*POSITION_PARAMS, "sort"):
+        params.pop(name, None)
+    filterset = JobFilter(params, queryset=Job.objects.all())
+    if filterset.error_messages:
+        raise BulkRunRefused(*filterset.error_messages)
+    return filterset
+
+
+def selection(run: BulkRun) -> QuerySet[Job]:
+    """The jobs `run` selects now, by the filter's terms as of the run's making (an age
+    such as `updated:<7d` counts from then), or by the ticked ids."""
+    jobs = Job.objects.all()
+    if run.job_ids is not None:
+        jobs = jobs.filter(pk__in=run.job_ids)
+    query = read_filter(run.query).search_query
+    return search.apply(jobs, query, now=run.created_at).order_by()
+
+
+def draft_bulk_run(
+    *,
+    action: str,
+    actor: Any,
+    origin: str,
+    query: str = "",
+    job_ids: Iterable[Any] | None = None,
+    status: str = "",
+    priority: Any = None,
+    printer: str | Printer | None = None,
+    reason: str = "",
+) -> BulkRun:
+    """The run this request asks for, checked and unsaved; BulkRunRefused when it cannot be.
+
+    The selection is `query` (the list's query string; "" is every job), or the jobs
+    `job_ids` when given. The action's value: `status` (set_status), `priority`
+    (set_priority), `printer`, a name or a Printer (set_printer), `reason` (cancel).
+    """
+    if action not in BulkAction.values:
+        choices = ", ".join(BulkAction.values)
+        raise BulkRunRefused(f"The action must be one of: {choices}.")
+    run = BulkRun(
+        action=action,
+        query=query.lstrip("?"),
+        created_by=actor if getattr(actor, "pk", None) else None,
+        origin=origin,
+        created_at=timezone.now(),
+        reason=(reason or "").strip()[:255] if action == BulkAction.CANCEL else "",
+    )
+    if action == BulkAction.SET_STATUS:
+        if status not in JobStatus.values:
+            raise BulkRunRefused(f"The status must be one of: {', '.join(JobStatus.values)}.")
+        run.new_status = status
+    elif action == BulkAction.SET_PRIORITY:
+        run.new_priority = _priority(priority)
+    elif action == BulkAction.SET_PRINTER:
+        run.new_printer = _active_printer(printer)
+    if job_ids is not None:
+        run.job_ids = _ids(job_ids)
+        run.query = ""
+    read_filter(run.query)
+    run.max_job_id = Job.objects.aggregate(last=Max("pk"))["last"] or 0
+    return run
+
+
+def _priority(value: Any) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not PRIORITY_MIN <= number <= PRIORITY_MAX:
+        raise BulkRunRefused(
+            f"The priority must be a whole number from {PRIORITY_MIN} to {PRIORITY_MAX}."
+        )
+    return number
+
+
+def _active_printer(printer: str | Printer | None) -> Printer:
+    name = printer.name if isinstance(printer, Printer) else (printer or "").strip()
+    if not name:
+        raise BulkRunRefused("Choose the printer to assign.")
+    found = Printer.objects.filter(name=name).first()
+    if found is None:
+        raise BulkRunRefused(f"No printer is called “{name}”.")
+    if not found.is_active:
+        raise BulkRunRefused(f"The printer “{name}” is not active; only active ones are assigned.")
+    return found
+
+
+def _ids(values: Iterable[Any]) -> list[int]:
+    ids: set[int] = set()
+    for value in values:
+        text = str(value).strip()
+        if not text.isdigit() or len(text) > 18 or int(text) == 0:
+            raise BulkRunRefused(f"“{text[:20]}” is not a job id (a positive whole number).")
+        ids.add(int(text))
+    if not ids:
+        raise BulkRunRefused("Select at least one job first.")
+    return sorted(ids)
+
+
+def start_bulk_run(run: BulkRun, *, enqueue: bool = True) -> BulkRun:
+    """Save the drafted `run` pending, with its first event, and enqueue it once committed."""
+    with transaction.atomic():
+        run.save(force_insert=True)
+        run.write_event(
+            old_status="",
+            new_status=RunStatus.PENDING,
+            actor=run.created_by,
+            message=f"Started from {run.get_origin_display()}: {run.action_label}, "
+            f"selection {describe_selection(run)}.",
+            at=run.created_at,
+        )
+        if enqueue:
+            transaction.on_commit(lambda: enqueue_or_log(run))
+    logger.info(
+        "bulk run created: bulk_run_id=%s action=%s actor=%s origin=%s",
+        run.pk,
+        run.action,
+        run.created_by,
+        run.origin,
+        extra={"event": "bulk_run_created", "bulk_run_id": str(run.pk)},
+    )
+    return run
+
+
+def describe_selection(run: BulkRun) -> str:
+    if run.job_ids is not None:
+        return f"{len(run.job_ids)} ticked jobs"
+    return f"“{run.query}”" if run.query else "every job"
+
+
+def enqueue_bulk_run(run: BulkRun) -> str:
+    from django_q.tasks import async_task
+
+    task_id = async_task(
+        "jobs.tasks.run_bulk_run_task",
+        run.pk,
+        task_name=f"bulk-run-{run.pk}-{timezone.now():%H%M%S%f}",
+        group="bulk-runs",
+    )
+    BulkRun.objects.filter(pk=run.pk).update(task_id=task_id or "")
+    run.task_id = task_id or ""
+    return run.task_id
+
+
+def enqueue_or_log(run: BulkRun) -> None:
+    """If the broker is down, the run stays pending without a task id; the stalled-run
+    sweep enqueues it later."""
+    try:
+        enqueue_bulk_run(run)
+    except Exception:
+        logger.exception("could not enqueue bulk run %s; the sweep will retry", run.pk)
+
+
+# --- The action's rule --------------------------------------------------------------------
+
+
+def refusal(run: BulkRun, job: Job) -> str | None:
+    """Why the run's action leaves `job` as it is (the status rules, or nothing to change),
+    or None when it changes the job."""
+    status = job.status
+    if run.action == BulkAction.SET_STATUS:
+        if status == run.new_status:
+            return f"Already {JobStatus(status).label.lower()}."
+        if not can_transition(status, run.new_status):
+            return str(InvalidTransition(status, run.new_status))
+    elif run.action == BulkAction.CANCEL:
+        if status == JobStatus.CANCELLED:
+            return "Already cancelled."
+        if not can_cancel(status):
+            return f"A {status} job cannot be cancelled."
+    elif run.action == BulkAction.RETRY_FAILED:
+        if status != JobStatus.FAILED:
+            return f"Not failed (the job is {status})."
+    elif run.action == BulkAction.SET_PRIORITY:
+        if job.priority == run.new_priority:
+            return f"Already priority {run.new_priority}."
+    elif run.action == BulkAction.SET_PRINTER:
+        if job.printer_id == run.new_printer_id:
+            return f"Already on printer {run.new_printer}."
+    return None
+
+
+def changes_for(run: BulkRun) -> dict[str, Any]:
+    """The fields the action sets on each job it changes."""
+    if run.action == BulkAction.SET_STATUS:
+        return {"status": run.new_status}
+    if run.action == BulkAction.CANCEL:
+        return {"status": JobStatus.CANCELLED}
+    if run.action == BulkAction.RETRY_FAILED:
+        return {"status": JobStatus.PENDING}
+    if run.action == BulkAction.SET_PRIORITY:
+        return {"priority": run.new_priority}
+    return {"printer": run.new_printer}
+
+
+# --- The confirmation -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    count: int
+    will_change: int
+    skips: list[tuple[str, int]]  # (reason, how many), most first
+    sample: list[Job]
+
+
+def preview(run: BulkRun) -> Preview:
+    """What the drafted `run` would do now: how many jobs it selects, a sample of them, and
+    which it would skip and why (by the action's rule; the run checks each job again)."""
+    jobs = selection(run).filter(pk__lte=run.max_job_id)
+    reasons: Counter[str] = Counter()
+    count = 0
+    groups = jobs.values("status", "priority", "printer").annotate(n=Count("pk"))
+    for group in groups.order_by():
+        count += group["n"]
+        example = Job(
+            status=group["status"], priority=group["priority"], printer_id=group["printer"]
+        )
+        reason = refusal(run, example)
+        if reason is not None:
+            reasons[reason] += group["n"]
+    sample = list(
+        jobs.select_related("printer").order_by("pk")[:SAMPLE_SIZE]  # the order of the run
+    )
+    skipped = sum(reasons.values())
+    return Preview(count, count - skipped, reasons.most_common(), sample)
+
+
+# --- The run -------------------------------------------------------------------------------
+
+
+def run_bulk_run(run_id: Any) -> None:
+    """The bulk run task: claim the run, work it to the end, or leave it to its owner."""
+    BulkRunner.run_task(run_id)
+
+
+class BulkRunner(Runner):
+    """One claimed bulk run being worked by this worker."""
+
+    model = BulkRun
+    progress_fields = (
+        "checkpoint",
+        "snapshot_through",
+        "snapshot_done",
+        "total_count",
+        "processed_count",
+        "changed_count",
+        "skipped_count",
+        "skip_counts",
+    )
+    unexpected_failure = UNEXPECTED_FAILURE
+    run: BulkRun
+
+    def __init__(self, run: BulkRun):
+        super().__init__(run)
+        self.batch_size = max(settings.BULK_RUN_BATCH_SIZE, 1)
+
+    @classmethod
+    def lease_seconds(cls) -> int:
+        return settings.BULK_RUN_LEASE_SECONDS
+
+    @classmethod
+    def max_attempts(cls) -> int:
+        return settings.BULK_RUN_MAX_ATTEMPTS
+
+    def work(self) -> None:
+        try:
+            read_filter(self.run.query)
+        except BulkRunRefused as refused:  # cannot happen to a drafted run; a hand-made one
+            raise RunFailed(f"The filter cannot be read: {refused}") from None
+        while not self.progress["snapshot_done"]:
+            self.snapshot_step()
+        while ids := self.next_ids():
+            self.write_batch(ids)
+
+    # The snapshot ------------------------------------------------------------------------
+    def snapshot_step(self) -> None:
+        """Note the selected jobs of the next range of ids; the last step counts them all."""
+        reset_queries()
+        low = self.progress["snapshot_through"]
+        high = min(low + SNAPSHOT_RANGE, self.run.max_job_id)
+        with self.step():
+            if high > low:
+                jobs = selection(self.run).filter(pk__gt=low, pk__lte=high).values("pk")
+                sql, params = jobs.query.sql_with_params()
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"INSERT INTO {BulkRunItem._meta.db_table} (run_id, job_id) "
+                        f"SELECT %s, selected.* FROM ({sql}) selected",
+                        (self.run.pk, *params),
+                    )
+            self.progress["snapshot_through"] = high
+            if high >= self.run.max_job_id:
+                self.progress["snapshot_done"] = True
+                self.progress["total_count"] = BulkRunItem.objects.filter(run=self.run).count()
+
+    # The batches -------------------------------------------------------------------------
+    def next_ids(self) -> list[int]:
+        items = BulkRunItem.objects.filter(run=self.run, job_id__gt=self.progress["checkpoint"])
+        return list(items.order_by("job_id").values_list("job_id", flat=True)[: self.batch_size])
+
+    def write_batch(self, ids: list[int]) -> None:
+        reset_queries()
+        run = self.run
+        with self.step():
+            if run.action == BulkAction.SET_PRINTER and not (
+                Printer.objects.filter(pk=run.new_printer_id, is_active=True).exists()
+            ):
+                raise RunFailed(
+                    f"The printer “{run.new_printer}” was deactivated during the run; it "
+                    f"stopped there. {self.progress['changed_count']} jobs changed before "
+                    "that stay changed."
+                )
+            at = timezone.now()
+            locked = (
+                Job.objects.select_related("printer", "cancelled_by")
+                .select_for_update(of=("self",))
+                .filter(pk__in=ids)
+                .order_by("pk")
+            )
+            jobs = {job.pk: job for job in locked}
+            still_selected = set(selection(run).filter(pk__in=ids).values_list("pk", flat=True))
+            skips: list[BulkRunSkip] = []
+            changed: list[tuple[Job, list[str], dict[str, list[Any]]]] = []
+            for job_id in ids:
+                job = jobs.get(job_id)
+                if job is None:
+                    reason: str | None = GONE
+                elif job_id not in still_selected:
+                    reason = NO_LONGER_MATCHES
+                else:
+                    reason = refusal(run, job)
+                if reason is None:
+                    touched, diff = job.assign_changes(
+                        changes_for(run), actor=run.created_by, at=at, reason=run.reason
+                    )
+                    changed.append((job, touched, diff))
+                else:
+                    skips.append(BulkRunSkip(run=run, job_id=job_id, reason=reason))
+            write_changes(changed, actor=run.created_by, at=at, origin_ref=str(run.pk))
+            BulkRunSkip.objects.bulk_create(skips)
+            progress = self.progress
+            progress["checkpoint"] = ids[-1]
+            progress["processed_count"] += len(ids)
+            progress["changed_count"] += len(changed)
+            progress["skipped_count"] += len(skips)
+            if skips:
+                counts = Counter(progress["skip_counts"])
+                counts.update(skip.reason for skip in skips)
+                progress["skip_counts"] = dict(counts)  # a new dict: a failed step restores
+
+    def summary(self) -> str:
+        p = self.progress
+        return (
+            f"{p['processed_count']} jobs: {p['changed_count']} changed, "
+            f"{p['skipped_count']} skipped."
+        )
+
+
+def write_changes(
+    changed: list[tuple[Job, list[str], dict[str, list[Any]]]],
+    *,
+    actor: Any,
+    at: datetime,
+    origin_ref: str,
+) -> None:
+    """Write the jobs changed in memory (`touched` fields, event `diff`): one UPDATE per
+    distinct set of new values (a batch usually needs one or two), version + 1, and one
+    JobEvent each, in one INSERT. The rows are locked (or SQLite's write lock is held)."""
+    groups: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
+    events = []
+    for job, touched, diff in changed:
+        new_values = tuple((name, getattr(job, name)) for name in sorted(touched))
+        groups[new_values].append(job.pk)
+        kind = JobEvent.Kind.UPDATED
+        if set(diff) == {"status"}:
+            is_cancel = job.status == JobStatus.CANCELLED
+            kind = JobEvent.Kind.CANCELLED if is_cancel else JobEvent.Kind.STATUS_CHANGED
+        events.append(
+            JobEvent(
+                job_id=job.pk,
+                actor=actor,
+                kind=kind,
+                changes=diff,
+                created_at=at,
+                origin=JobEvent.Origin.BULK,
+                origin_ref=origin_ref,
+            )
+        )
+    for new_values, pks in groups.items():
+        Job.objects.filter(pk__in=pks).update(
+            **dict(new_values), updated_at=at, updated_by=actor, version=F("version") + 1
+        )
+    JobEvent.objects.bulk_create(events)
+
+
+# --- The report -----------------------------------------------------------------------------
+
+
+def skip_reasons(run: BulkRun) -> list[tuple[str, int]]:
+    """The run's skipped jobs by reason, most first."""
+    return Counter(run.skip_counts).most_common()
+
+
+def skipped_csv_lines(run: BulkRun) -> Iterator[str]:
+    """The skipped jobs with their reasons as CSV lines (formula-safe), in job id order."""
+    return formula_safe_csv_lines(chain([SKIPPED_CSV_HEADER], _skipped_rows(run)))
+
+
+def _skipped_rows(run: BulkRun) -> Iterator[tuple[Any, ...]]:
+    skips = run.skips.order_by("job_id").values_list("job_id", "reason")
+    chunk: list[tuple[int, str]] = []
+    for skip in skips.iterator(chunk_size=2000):
+        chunk.append(skip)
+        if len(chunk) == 2000:
+            yield from _with_jobs(chunk)
+            chunk = []
+    yield from _with_jobs(chunk)
+
+
+def _with_jobs(chunk: list[tuple[int, str]]) -> Iterator[tuple[Any, ...]]:
+    jobs = Job.objects.in_bulk([job_id for job_id, _ in chunk])
+    for job_id, reason in chunk:
+        job = jobs.get(job_id)
+        yield (job_id, job.name if job else "", job.status if job else "", reason)
+
+
+# --- Runs whose worker died -------------------------------------------------------------
+
+
+def resume_stalled_bulk_runs() -> list[int]:
+    """Re-enqueue runs left without a live task (the worker died, or the broker was down at
+    their start); a schedule runs this every minute. The claim lets one worker run a run."""
+    resumed = []
+    for run in BulkRun.objects.stalled():
+        enqueue_bulk_run(run)
+        resumed.append(run.pk)
+        logger.info(
+            "stalled bulk run re-enqueued: bulk_run_id=%s status=%s",
+            run.pk,
+            run.status,
+            extra={"bulk_run_id": str(run.pk)},
+        )
+    return resumed
+
+
+def ensure_resume_schedule(schedule_model: type = Schedule, *, using: str = "default") -> None:
+    """Keep one `jobs-bulk-runs-resume-stalled` schedule, every minute."""
+    schedule_model.objects.using(using).update_or_create(
+        name=RESUME_SCHEDULE_NAME,
+        defaults={
+            "func": "jobs.tasks.resume_stalled_bulk_runs_task",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+        create_defaults={
+            "func": "jobs.tasks.resume_stalled_bulk_runs_task",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+            "next_run": timezone.now(),
+        },
+    )
