@@ -190,22 +190,30 @@ class Importer(Runner):
         # With DEBUG on, Django keeps the last 9,000 queries; ours are large multi-row
         # INSERTs, so a long import would hold hundreds of MB of SQL text.
         reset_queries()
-        for attempt in (1, 2):
+        # The batch is first checked and planned before its transaction, which then only
+        # writes: a short write keeps the web app's writers from waiting (on SQLite they wait
+        # for the whole transaction). What moved meanwhile fails the write, which the writer
+        # detects (a job's version, a reference taken), and the batch is planned again, this
+        # time inside the transaction with its jobs locked.
+        for locked in (False, True):
             stored_errors = self.stored_errors
             plan = None
             try:
-                with self.step():
-                    plan = self.plan(batch, lock=True)
-                    self.write(plan)
+                if locked:
+                    with self.step():
+                        plan = self.plan(batch, lock=True)
+                        self.write(plan)
+                else:
+                    plan = self.plan(batch, lock=False)
+                    with self.step():
+                        self.write(plan)
             except Exception as exc:
                 # Nothing of the batch was committed: forget what it remembered (the step
                 # forgets what it counted).
                 self.stored_errors = stored_errors
                 if plan is not None:
                     self.seen_references.difference_update(plan.new_keys)
-                if attempt == 1 and isinstance(exc, IntegrityError):
-                    # Someone else created a job with one of our references between our
-                    # lookup and our insert: plan the batch again with fresh data.
+                if not locked and isinstance(exc, IntegrityError):
                     continue
                 raise
             return

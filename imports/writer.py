@@ -41,11 +41,11 @@ CHANGES_TABLE = "import_job_changes"
 
 
 class JobChangedMeanwhile(IntegrityError):
-    """A job's version moved between the batch's read and its write.
+    """A job's version moved between the batch's read and its write: someone changed it
+    after the import planned the batch, which it does before the batch's transaction.
 
-    It cannot while the batch's transaction holds its jobs locked (on SQLite, the whole
-    database); if it ever does, the batch is rolled back and, like any other write
-    conflict of an import, planned again once from fresh data.
+    The batch is rolled back and, like any other write conflict of an import, planned again
+    from fresh data, inside the transaction with its jobs locked.
     """
 
 

@@ -238,3 +238,29 @@ def test_a_job_whose_version_moved_is_not_written(
     job.refresh_from_db()
     assert (job.name, job.version) == ("Someone else's", 2)
     assert not JobEvent.objects.exists()
+
+
+def test_a_job_changed_after_the_batch_was_planned_is_planned_again(
+    run_csv: Run, old_job: Callable[..., Job], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch is planned before its transaction: someone who edits one of its jobs in
+    between fails the write, and the batch is planned again from fresh data, with its jobs
+    locked, so both changes stay and the import's is written once."""
+    from imports.importer import Importer
+
+    job = old_job(name="Old", reference="R1", priority=1)
+    planned = Importer.plan
+
+    def plan_then_edit(self: Importer, batch: Any, *, lock: bool) -> Any:
+        plan = planned(self, batch, lock=lock)
+        if not lock:
+            Job.objects.filter(pk=job.pk).update(notes="Someone else's", version=F("version") + 1)
+        return plan
+
+    monkeypatch.setattr(Importer, "plan", plan_then_edit)
+    import_job = run_csv("name,priority,reference\nOld,5,R1\n")
+
+    assert counts(import_job) == (1, 0, 1, 0, 0)
+    job.refresh_from_db()
+    assert (job.priority, job.notes, job.version) == (5, "Someone else's", 3)
+    assert only_event(job).changes == {"priority": [1, 5]}
