@@ -11,7 +11,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import QueryDict
 from django.utils.functional import cached_property
 
@@ -142,6 +142,20 @@ class JobFilter(django_filters.FilterSet):
             if counted is not None:
                 return counted
         return self.qs.select_related(None).order_by().values("pk")[: cap + 1].count()
+
+    @cached_property
+    def parts(self) -> list[Q]:
+        """One condition per status when the filter chooses several (and nothing else rules
+        the statuses) and the list is sorted by update: pieces of `qs` that the (status,
+        updated) index lists in order (paging.paginate)."""
+        if self.filter_errors or self.search_errors:
+            return []
+        if (self.data.get("sort") or "-updated") not in ("updated", "-updated"):
+            return []
+        chosen = [term for term in self.search_query.terms if term.key == "status"]
+        if len(chosen) != 1 or chosen[0].negated or len(chosen[0].values) < 2:
+            return []
+        return [Q(status=status) for status in chosen[0].values]
 
     @cached_property
     def box_query(self) -> SearchQuery:

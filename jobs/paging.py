@@ -22,6 +22,7 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -96,10 +97,17 @@ def paginate(
     sort: str = DEFAULT_SORT,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
+    parts: Sequence[Q] = (),
 ) -> CursorPage:
     """The page of `queryset` (filtered, not yet sorted) in `sort` order that `cursor` points
     at, or the first page without one. Raises InvalidCursor for a cursor that is not one of
-    this sort's, ValueError for an unknown sort or a limit outside 1..MAX_LIMIT."""
+    this sort's, ValueError for an unknown sort or a limit outside 1..MAX_LIMIT.
+
+    `parts`, conditions that split `queryset` into pieces an index lists in sort order each
+    (one status of several: JobFilter.parts), let a page be found piece by piece. A database
+    cannot walk `status IN (a, b)` in updated order: it reads every job of both statuses and
+    sorts them. Each piece's next `limit` + 1 keys are an index walk, and the page is among
+    them, so the page query only sorts those."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"The limit must be between 1 and {MAX_LIMIT}.")
     key = parse_sort(sort, queryset.model)
@@ -107,6 +115,10 @@ def paginate(
     rows = queryset.order_by(*key.ordering(backwards=backwards))
     if position is not None:
         rows = rows.filter(_beyond(key, *position, descending=key.descending != backwards))
+    if len(parts) > 1:
+        keys = rows.select_related(None).values_list("pk", flat=True)
+        found = [pk for part in parts for pk in keys.filter(part)[: limit + 1]]
+        rows = rows.filter(pk__in=found)
     items = list(rows[: limit + 1])
     more = len(items) > limit
     items = items[:limit]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -265,3 +266,36 @@ def test_capped_count_and_paginator() -> None:
     with CaptureQueriesContext(connection) as queries:
         CappedPaginator(Job.objects.order_by("pk"), 2).count  # noqa: B018 - the query is the test
     assert "LIMIT" in queries[0]["sql"]
+
+
+class TestPagesFoundPieceByPiece(TestCase):
+    """A filter on several statuses is paged one status at a time (`parts`): the pages are
+    exactly those of the plain query, in both directions."""
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        sort=st.sampled_from(["updated", "-updated"]),
+        limit=st.integers(1, 4),
+        statuses=st.lists(
+            st.sampled_from(["pending", "running", "failed"]), min_size=2, max_size=3, unique=True
+        ),
+        existing=st.lists(job_values, min_size=0, max_size=20),
+    )
+    def test_same_pages_as_the_plain_query(
+        self, sort: str, limit: int, statuses: list[str], existing: list[dict[str, Any]]
+    ) -> None:
+        make_jobs(existing)
+        chosen = Job.objects.filter(status__in=statuses)
+        parts = [Q(status=status) for status in statuses]
+        for start in (None, last_page_cursor(sort)):
+            cursor, plain_cursor = start, start
+            while True:
+                page = paginate(chosen, sort=sort, cursor=cursor, limit=limit, parts=parts)
+                plain = paginate(chosen, sort=sort, cursor=plain_cursor, limit=limit)
+                assert [job.pk for job in page.items] == [job.pk for job in plain.items]
+                assert (page.has_next, page.has_prev) == (plain.has_next, plain.has_prev)
+                backwards = start is not None
+                cursor = page.prev_cursor if backwards else page.next_cursor
+                plain_cursor = plain.prev_cursor if backwards else plain.next_cursor
+                if cursor is None:
+                    break
