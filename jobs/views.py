@@ -1,10 +1,10 @@
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, user_passes_test
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import pluralize
@@ -110,7 +110,7 @@ def list_context(params: QueryDict) -> dict[str, Any]:
     )
     return {
         "filter": filterset,
-        **_page_context(filterset.qs, params, count=filterset.count),
+        **_page_context(filterset.qs, params, count=filterset.count, parts=filterset.parts),
         "headers": _sort_headers(params),
         "params": params,
         "sort": params.get("sort", ""),
@@ -120,7 +120,11 @@ def list_context(params: QueryDict) -> dict[str, Any]:
 
 
 def _page_context(
-    jobs: QuerySet[Job], params: QueryDict, *, count: Callable[[int], int]
+    jobs: QuerySet[Job],
+    params: QueryDict,
+    *,
+    count: Callable[[int], int],
+    parts: Sequence[Q] = (),
 ) -> dict[str, Any]:
     """The page the cursor points at (the first page without one, or with one that is not
     valid, saying so), the capped count (`count(cap)`: JobFilter.count, which counts a text
@@ -130,10 +134,10 @@ def _page_context(
     cursor = params.get("cursor") or None
     cursor_error = ""
     try:
-        page = paginate(jobs, sort=sort, cursor=cursor, limit=PAGE_SIZE)
+        page = paginate(jobs, sort=sort, cursor=cursor, limit=PAGE_SIZE, parts=parts)
     except InvalidCursor as error:
         cursor, cursor_error = None, str(error)
-        page = paginate(jobs, sort=sort, limit=PAGE_SIZE)
+        page = paginate(jobs, sort=sort, limit=PAGE_SIZE, parts=parts)
     if cursor is None and not page.has_next:
         matches = len(page.items)  # the first page holds every match: no COUNT needed
     else:
