@@ -421,11 +421,12 @@ def update_job(
 
 @toolbox.tool(title="Cancel one job", annotations=writes(idempotent=True))
 def cancel_job(ctx: Context, id: int, reason: str = "", version: int | None = None) -> JobDetail:
-    """Cancel one job that has not finished (pending, scheduled or running), with an optional
-    reason (at most 255 characters) kept in its history. With `version`, the cancel is refused
-    if the job changed since you read it. Needs jobs.change_job. Answers the cancelled job.
-    Errors (isError true, nothing written): NOT_CANCELLABLE (the job already completed,
-    failed or was cancelled), VERSION_CONFLICT (as update_job), VALIDATION_ERROR (the
+    """Cancel one job whose status allows it (pending, scheduled, running or failed), with an
+    optional reason (at most 255 characters) kept in its history. With `version`, the cancel
+    is refused if the job changed since you read it. Needs jobs.change_job. Answers the
+    cancelled job.
+    Errors (isError true, nothing written): NOT_CANCELLABLE (the job is completed or
+    cancelled), VERSION_CONFLICT (as update_job), VALIDATION_ERROR (the
     reason), NOT_FOUND, PERMISSION_DENIED, DB_ERROR (retryable true: retry after a moment).
     """
     user = acting_user(ctx)
