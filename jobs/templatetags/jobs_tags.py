@@ -1,8 +1,17 @@
+from datetime import datetime
 from typing import Any
 
 from django import template
+from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 register = template.Library()
+
+# A key no job has, reversed in its place and then replaced by the job's (see `job_url`).
+STAND_IN_KEY = 2**62
 
 
 @register.filter
@@ -13,3 +22,32 @@ def change_value(value: Any) -> str:
     if value is True or value is False:
         return "yes" if value else "no"
     return str(value)
+
+
+@register.simple_tag(takes_context=True)
+def job_url(context: template.Context, name: str, job: Any) -> str:
+    """The URL `jobs:<name>` of `job` (a page of one job: detail, edit, cancel).
+
+    The jobs list renders three for each of its rows; reverse() parses the URL patterns each
+    time. Within one render, each name is reversed once, for a stand-in key, and each job's
+    key is put in its place.
+    """
+    patterns = context.render_context.setdefault("job_url_patterns", {})
+    if name not in patterns:
+        patterns[name] = reverse(f"jobs:{name}", args=[STAND_IN_KEY])
+    return patterns[name].replace(str(STAND_IN_KEY), str(job.pk), 1)
+
+
+@register.filter
+def when(moment: datetime | None) -> SafeString | str:
+    """`<time>` of a moment, read as "3 hours ago" with the local date and time as its title;
+    one filter for what a list shows in every row."""
+    if moment is None:
+        return "—"
+    local = timezone.localtime(moment)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        moment.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M %Z"),
+        naturaltime(moment),
+    )
