@@ -1,24 +1,29 @@
 """The jobs tools of the MCP server (docs/agents.md), called by an agent through the SDK's stdio
 client on a real `manage.py mcp --user demo` process: the tool list with its schemas and hints,
 every case of the bulk contract (docs/bulk-status.md), search with the list's syntax and cursor
-pages, get, update behind a version, cancel. One server for the whole module, on a seeded
-SQLite file the test reads directly."""
+pages, get, update behind a version, cancel. One server for the whole module, on a demo site
+of its own that the test reads directly: a SQLite file, or on a PostgreSQL run a PostgreSQL
+database (so the tools run on both)."""
 
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
+import psycopg
 import pytest
 
 from jobs.status import JobStatus
-from jobsite.testing.file_site import seeded_file_site
 from jobsite.testing.mcp_client import McpProcess
+from jobsite.testing.qcluster import manage, scratch_site
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return seeded_file_site(tmp_path_factory.mktemp("mcp_jobs"))
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with scratch_site(tmp_path_factory.mktemp("mcp_jobs"), "mcpjobs") as env:
+        manage(env, "seed_demo")
+        yield {"env": env, "url": env["DATABASE_URL"]}
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +33,19 @@ def agent(site: dict[str, Any]) -> Iterator[McpProcess]:
 
 
 def read(site: dict[str, Any], sql: str, *params: Any) -> list[tuple]:
-    with sqlite3.connect(site["database"]) as db:
-        return db.execute(sql, params).fetchall()
+    """The rows of `sql` (placeholders %s) on the site's database."""
+    url = site["url"]
+    if url.startswith("sqlite:///"):
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
+            return db.execute(sql.replace("%s", "?"), params).fetchall()
+    with psycopg.connect(url) as db:
+        return [tuple(row) for row in db.execute(sql, params).fetchall()]
 
 
 def jobs_in(site: dict[str, Any], status: str, count: int = 1) -> list[int]:
-    rows = read(site, "SELECT id FROM jobs_job WHERE status = ? ORDER BY id LIMIT ?", status, count)
+    rows = read(
+        site, "SELECT id FROM jobs_job WHERE status = %s ORDER BY id LIMIT %s", status, count
+    )
     assert len(rows) == count, f"the demo data has fewer than {count} {status} jobs"
     return [pk for (pk,) in rows]
 
@@ -119,7 +131,7 @@ def test_bulk_success_one_timestamp_one_batch_origin_mcp(agent, site) -> None:
         "results": [{"id": item["id"], "success": True} for item in items],
     }
     ids = [item["id"] for item in items]
-    marks = ",".join("?" * len(ids))
+    marks = ",".join(["%s"] * len(ids))
     rows = read(
         site, f"SELECT id, status, version, updated_at FROM jobs_job WHERE id IN ({marks})", *ids
     )
@@ -308,14 +320,17 @@ def test_bulk_updates_sent_as_a_json_string_are_read_as_the_list(agent, site) ->
         "bulk_update_job_status", {"updates": json.dumps([{"id": job, "status": "running"}])}
     )
     assert not result.is_error, result.content
-    assert read(site, "SELECT status FROM jobs_job WHERE id = ?", job) == [("running",)]
+    assert read(site, "SELECT status FROM jobs_job WHERE id = %s", job) == [("running",)]
 
 
 # --- search_jobs ---------------------------------------------------------------------------
 
 
 def test_search_pages_by_cursor_through_every_match_once(agent, site) -> None:
-    expected = {pk for (pk,) in read(site, "SELECT id FROM jobs_job WHERE status = 'failed'")}
+    expected = [
+        pk
+        for (pk,) in read(site, "SELECT id FROM jobs_job WHERE status = 'failed' ORDER BY name, id")
+    ]
     seen: list[int] = []
     cursor = None
     while True:
@@ -329,9 +344,7 @@ def test_search_pages_by_cursor_through_every_match_once(agent, site) -> None:
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert len(seen) == len(set(seen)) and set(seen) == expected
-    names = dict(read(site, "SELECT id, name FROM jobs_job"))
-    assert [names[pk] for pk in seen] == sorted(names[pk] for pk in seen)
+    assert seen == expected  # every match once, in the database's order of names
 
 
 def test_search_status_argument_and_text_query(agent, site) -> None:
@@ -373,7 +386,7 @@ def test_get_job_has_its_version_and_latest_history(agent, site) -> None:
     pk = jobs_in(site, "pending")[0]
     agent.call("bulk_update_job_status", {"updates": [{"id": pk, "status": "scheduled"}]})
     job = answer(agent.call("get_job", {"id": pk}))
-    version, name = read(site, "SELECT version, name FROM jobs_job WHERE id = ?", pk)[0]
+    version, name = read(site, "SELECT version, name FROM jobs_job WHERE id = %s", pk)[0]
     assert job["id"] == pk and job["version"] == version and job["name"] == name
     assert job["status"] == "scheduled"
     latest = job["history"][0]
@@ -396,7 +409,7 @@ def test_get_job_id_of_the_wrong_type_names_the_argument(agent) -> None:
 
 def test_update_job_writes_one_versioned_change_from_mcp(agent, site) -> None:
     pk = jobs_in(site, "pending")[0]
-    version = read(site, "SELECT version FROM jobs_job WHERE id = ?", pk)[0][0]
+    version = read(site, "SELECT version FROM jobs_job WHERE id = %s", pk)[0][0]
     result = agent.call(
         "update_job",
         {"id": pk, "version": version, "changes": {"priority": 9, "notes": "Rush, per agent"}},
@@ -405,7 +418,7 @@ def test_update_job_writes_one_versioned_change_from_mcp(agent, site) -> None:
     job = answer(result)
     assert job["version"] == version + 1 and job["priority"] == 9
     assert job["notes"] == "Rush, per agent"
-    assert read(site, "SELECT priority, notes, version FROM jobs_job WHERE id = ?", pk) == [
+    assert read(site, "SELECT priority, notes, version FROM jobs_job WHERE id = %s", pk) == [
         (9, "Rush, per agent", version + 1)
     ]
     assert job["history"][0]["origin"] == "mcp" and job["history"][0]["kind"] == "updated"
@@ -414,7 +427,7 @@ def test_update_job_writes_one_versioned_change_from_mcp(agent, site) -> None:
 
 def test_update_job_over_someone_elses_change_names_who_changed_what(agent, site) -> None:
     pk = jobs_in(site, "pending")[0]
-    version = read(site, "SELECT version FROM jobs_job WHERE id = ?", pk)[0][0]
+    version = read(site, "SELECT version FROM jobs_job WHERE id = %s", pk)[0][0]
     agent.call("bulk_update_job_status", {"updates": [{"id": pk, "status": "scheduled"}]})
     before = snapshot(site)
     error = error_of(
@@ -446,7 +459,7 @@ def test_update_job_over_someone_elses_change_names_who_changed_what(agent, site
 )
 def test_update_job_field_errors_write_nothing(agent, site, changes, field) -> None:
     pk = jobs_in(site, "pending")[0]
-    version = read(site, "SELECT version FROM jobs_job WHERE id = ?", pk)[0][0]
+    version = read(site, "SELECT version FROM jobs_job WHERE id = %s", pk)[0][0]
     before = snapshot(site)
     error = error_of(agent.call("update_job", {"id": pk, "version": version, "changes": changes}))
     assert error["code"] == "VALIDATION_ERROR"
@@ -472,7 +485,7 @@ def test_cancel_job_with_a_reason_then_not_cancellable(agent, site) -> None:
 
 def test_cancel_job_with_a_stale_version_is_a_conflict(agent, site) -> None:
     pk = jobs_in(site, "scheduled")[0]
-    version = read(site, "SELECT version FROM jobs_job WHERE id = ?", pk)[0][0]
+    version = read(site, "SELECT version FROM jobs_job WHERE id = %s", pk)[0][0]
     before = snapshot(site)
     error = error_of(agent.call("cancel_job", {"id": pk, "version": version - 1}))
     assert error["code"] == "VERSION_CONFLICT"
