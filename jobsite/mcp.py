@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -29,6 +29,13 @@ and your user. Errors come back with isError and {"error": {"code", "message", "
 retry only when retryable is true."""
 
 
+def _version() -> str:
+    try:
+        return version("jobsite")
+    except PackageNotFoundError:  # run from a checkout that was not installed
+        return ""
+
+
 def build_server(*, user_id: int) -> MCPServer[dict[str, Any]]:
     """The server with every app's tools, acting as the user `user_id` for its whole life."""
 
@@ -40,7 +47,7 @@ def build_server(*, user_id: int) -> MCPServer[dict[str, Any]]:
         "jobsite",
         title="Jobsite",
         instructions=INSTRUCTIONS,
-        version=version("jobsite"),
+        version=_version(),
         tools=[*jobs_tools.toolbox.tools, *imports_tools.toolbox.tools],
         lifespan=session,
     )

@@ -214,7 +214,7 @@ def test_a_short_write_lock_is_waited_out(agent, site) -> None:
     pk, _ = job_in(site, "pending")
     lock = WriteLock(site["database"])
     lock.hold()
-    release = threading.Timer(0.3, lock.release)
+    release = threading.Timer(0.2, lock.release)  # well within the busy timeout (1 s)
     release.start()
     try:
         result = agent.call(
