@@ -298,6 +298,7 @@ def search_jobs(
         raise invalid({"sort": [f"Use one of {', '.join(SORT_FIELDS)}, with - for descending."]})
     params = QueryDict(mutable=True)
     params["q"] = query
+    params["sort"] = sort
     params.setlist("status", [str(value) for value in status or []])
     filterset = JobFilter(params, queryset=Job.objects.all())
     if filterset.filter_errors or filterset.search_errors:
@@ -309,9 +310,10 @@ def search_jobs(
             errors["query"] = filterset.search_errors
         raise ToolFailure(bulk.VALIDATION_ERROR, " ".join(filterset.error_messages), errors=errors)
     try:
-        # As the API's list: the page walks the sort's index, its rows are read by id.
+        # As the API's list: the page walks the sort's index, its rows are read by id; as the
+        # list page, several statuses are walked one at a time (JobFilter.parts).
         key_only = filterset.qs.only("id", parse_sort(sort, Job).name)
-        page = paginate(key_only, sort=sort, cursor=cursor, limit=limit)
+        page = paginate(key_only, sort=sort, cursor=cursor, limit=limit, parts=filterset.parts)
     except InvalidCursor as error:
         raise invalid({"cursor": [str(error)]}) from None
     return {"items": job_rows([job.pk for job in page.items]), "next_cursor": page.next_cursor}

@@ -343,6 +343,27 @@ def test_search_pages_by_cursor_through_every_match_once(agent, site) -> None:
     assert seen == expected  # every match once, in the database's order of names
 
 
+@pytest.mark.parametrize(
+    "arguments",
+    [{"query": "status:running,failed"}, {"status": ["running", "failed"]}],
+)
+def test_search_of_several_statuses_pages_in_update_order(agent, site, arguments) -> None:
+    sql = (
+        "SELECT id FROM jobs_job WHERE status IN ('running', 'failed')"
+        " ORDER BY updated_at DESC, id DESC"
+    )
+    expected = [pk for (pk,) in read(site, sql)]
+    seen: list[int] = []
+    page = answer(agent.call("search_jobs", {**arguments, "limit": 30}))
+    while True:
+        seen += [item["id"] for item in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        following = {**arguments, "limit": 30, "cursor": page["next_cursor"]}
+        page = answer(agent.call("search_jobs", following))
+    assert seen == expected
+
+
 def test_search_status_argument_and_text_query(agent, site) -> None:
     pk, name, reference = read(
         site, "SELECT id, name, reference FROM jobs_job WHERE status = 'running' LIMIT 1"
