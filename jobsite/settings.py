@@ -342,6 +342,7 @@ LOGGING = {
     "loggers": {
         "jobs": {"level": LOG_LEVEL},
         "imports": {"level": LOG_LEVEL},
+        "jobsite": {"level": LOG_LEVEL},
         "django-q": {"level": LOG_LEVEL, "handlers": ["console"], "propagate": False},
         "django.request": {"filters": ["permission_denied"]},
     },
