@@ -2,6 +2,7 @@
 (the tests run without CSRF enforcement); tokens are tested in jobsite/tests/test_api_auth.py."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -47,6 +48,45 @@ def test_list_pages_by_cursor_with_filters_and_search(api, make_job):
     assert second.json()["next_cursor"] is None
     item = second.json()["items"][0]
     assert item["url"] == f"/api/v1/jobs/{item['id']}" and item["version"] == 1
+
+
+def _every_page(client, params):
+    """The ids of every item, following next_cursor from the first page."""
+    ids, cursor = [], None
+    while True:
+        page = client.get("/api/v1/jobs", params | ({"cursor": cursor} if cursor else {}))
+        assert page.status_code == 200, page.content
+        ids += [item["id"] for item in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+def _spread_updates(jobs):
+    """Update times with ties, so the pages must break them by id."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for number, job in enumerate(jobs):
+        Job.objects.filter(pk=job.pk).update(updated_at=start + timedelta(hours=number // 3))
+
+
+def test_several_statuses_page_through_every_match_in_update_order(api, make_job):
+    statuses = ["pending", "running", "completed", "running", "pending", "failed"]
+    _spread_updates([make_job(name=f"Job {n}", status=statuses[n % 6]) for n in range(20)])
+    chosen = Job.objects.filter(status__in=["pending", "running"])
+    newest_first = list(chosen.order_by("-updated_at", "-id").values_list("id", flat=True))
+    params = {"status": ["pending", "running"], "limit": 3}
+    assert _every_page(api, params) == newest_first
+    oldest_first = list(chosen.order_by("updated_at", "id").values_list("id", flat=True))
+    assert _every_page(api, params | {"sort": "updated"}) == oldest_first
+    assert _every_page(api, {"q": "status:pending,running", "limit": 4}) == newest_first
+
+
+def test_the_unfiltered_list_pages_through_every_job(api, make_job):
+    _spread_updates([make_job(name=f"Job {n:02}") for n in range(11)])
+    everything = Job.objects.order_by("-updated_at", "-id").values_list("id", flat=True)
+    assert _every_page(api, {"limit": 4}) == list(everything)
+    by_name = Job.objects.order_by("name", "id").values_list("id", flat=True)
+    assert _every_page(api, {"limit": 4, "sort": "name"}) == list(by_name)
 
 
 @pytest.mark.parametrize(
