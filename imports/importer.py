@@ -26,6 +26,7 @@ from imports.rows import BatchPlan, RowError, RowValidator, plan_batch, referenc
 from imports.schedules import locked_single_schedule
 from imports.writer import insert_jobs, update_jobs
 from jobs.runner import RunFailed, Runner
+from jobs.search import merge_index
 
 logger = logging.getLogger("imports")
 
@@ -118,6 +119,7 @@ class Importer(Runner):
             self.skip_done(records)
             for batch in self.batches(records):
                 self.write_batch(batch)
+                merge_index()  # between batches, so that it never lengthens one
         except UnreadableFile as exc:
             kept = self.progress["created_count"] + self.progress["updated_count"]
             tail = " Rows imported before it were kept." if kept else ""

@@ -305,7 +305,7 @@ API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/min")
 
 # --- Imports ----------------------------------------------------------------
 IMPORT_MAX_UPLOAD_MB = env_int("IMPORT_MAX_UPLOAD_MB", 100)
-IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 1000)
+IMPORT_BATCH_SIZE = env_int("IMPORT_BATCH_SIZE", 500)
 IMPORT_MAX_STORED_ERRORS = env_int("IMPORT_MAX_STORED_ERRORS", 10_000)
 IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 3)
 IMPORT_MAX_RUNNING_PER_USER = env_int("IMPORT_MAX_RUNNING_PER_USER", 2)  # 0: no limit
