@@ -13,8 +13,9 @@ throwaway database created and dropped; skipped with a note when the server is d
   `skip_unchanged`);
 - a plain `csv.reader` + `Job.objects.bulk_create(batch_size=1000)`: jobs only, no checks;
 - the raw driver (sqlite3 / psycopg) writing what Jobsite writes: the jobs and their
-  `imported` events, each 1,000-row batch one transaction; on PostgreSQL also by COPY, the
-  fastest any client can write them, which bounds what the import can reach.
+  `imported` events, each batch (of the import's IMPORT_BATCH_SIZE) one transaction; on
+  PostgreSQL also by COPY, the fastest any client can write them, which bounds what the
+  import can reach.
 
 Then, on SQLite, a 10,000 and a 1,000,000-row import, each in a fresh subprocess: their
 rates and the peak RSS of the large one. Every Jobsite run times each write transaction
@@ -63,7 +64,7 @@ COLUMNS = (
     "printer",
     "reference",
 )
-BATCH = 1000
+BATCH = 1000  # plain bulk_create's batch; the raw baselines use the import's own
 RENAMED = 3  # the file variant that renames every job
 
 
@@ -333,7 +334,10 @@ def raw_insert(model: Any, given: tuple[str, ...], placeholder: str) -> tuple[st
 
 
 def raw_rows(path: Path, printers: dict[str, int], actor: int, now: Any) -> Any:
-    """Batches of (job row, event changes as JSON), as Jobsite writes them."""
+    """Batches of (job row, event changes as JSON), as Jobsite writes them, as many rows a
+    batch as the import's (IMPORT_BATCH_SIZE)."""
+    from django.conf import settings
+
     with path.open(newline="", encoding="utf-8") as file:
         reader = csv.reader(file)
         next(reader)
@@ -376,7 +380,7 @@ def raw_rows(path: Path, printers: dict[str, int], actor: int, now: Any) -> Any:
                     changes,
                 )
             )
-            if len(batch) == BATCH:
+            if len(batch) == settings.IMPORT_BATCH_SIZE:
                 yield batch
                 batch = []
         if batch:
@@ -630,8 +634,8 @@ LINES = (
     ("die_changed", "django-import-export, changed re-import"),
     ("die_unchanged", "django-import-export, unchanged re-import"),
     ("bulk_create", "plain bulk_create(1000), jobs only"),
-    ("raw", "raw driver, jobs + events, batch transactions"),
-    ("raw_copy", "raw COPY, jobs + events, batch transactions"),
+    ("raw", "raw driver, jobs + events, per-batch transactions"),
+    ("raw_copy", "raw COPY, jobs + events, per-batch transactions"),
 )
 
 
