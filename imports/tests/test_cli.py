@@ -34,6 +34,7 @@ JSON_KEYS = {
     "error_count",
     "errors",
     "failure_message",
+    "waiting_reason",
     "warnings",
 }
 

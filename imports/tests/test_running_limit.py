@@ -6,6 +6,7 @@ cluster. A "worker" here is the claim and the run of the task (`Importer.run_tas
 `claim` then `execute`), in-process.
 """
 
+import io
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -312,3 +314,22 @@ def waiting_for_a_lock() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
         return cursor.fetchone()[0] > 0
+
+
+def test_sync_at_the_limit_says_why_it_did_not_run_and_exits_5(
+    upload: Callable[..., ImportJob], write_csv: Callable[..., Path], settings: Any
+) -> None:
+    settings.IMPORT_MAX_RUNNING_PER_USER = 1
+    start(upload())
+    out, err = io.StringIO(), io.StringIO()
+    path = write_csv("name,reference\nLate,late-1\n")
+    with pytest.raises(SystemExit) as exited:
+        call_command(
+            "import_jobs", str(path), "--sync", "--user", "uploader", stdout=out, stderr=err
+        )
+
+    assert exited.value.code == 5
+    assert f"Not run here: {ONE_RUNNING} The cluster starts it then" in out.getvalue()
+    waiting = ImportJob.objects.get(original_filename=path.name)
+    assert (waiting.status, waiting.waiting_reason) == (ImportStatus.PENDING, ONE_RUNNING)
+    assert not Job.objects.filter(reference="late-1").exists()

@@ -21,6 +21,8 @@ from imports.models import ImportJob, ImportStatus, OnError, OnExisting
 from jobs.cli import user_from_option
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ROW_ERRORS, EXIT_DUPLICATE = 0, 1, 2, 3, 4
+# --sync at the user's limit of running imports: not run here, the cluster starts it later.
+EXIT_WAITING = 5
 JSON_ERRORS = 100
 POLL_SECONDS = 0.5
 BAR_WIDTH = 30
@@ -145,6 +147,8 @@ def duplicate_message(earlier: ImportJob) -> str:
 
 
 def exit_code(import_job: ImportJob) -> int:
+    if import_job.status == ImportStatus.PENDING and import_job.waiting_reason:
+        return EXIT_WAITING
     if import_job.status == ImportStatus.COMPLETED:
         return EXIT_ROW_ERRORS if import_job.error_count else EXIT_OK
     return EXIT_FAILED
@@ -170,6 +174,7 @@ def result_json(import_job: ImportJob) -> dict[str, Any]:
             }
             for error in errors
         ],
+        "waiting_reason": import_job.waiting_reason,
         "failure_message": import_job.failure_message,
         "warnings": import_job.warnings,
     }
@@ -184,6 +189,11 @@ def result_text(import_job: ImportJob) -> str:
     ]
     if import_job.failure_message:
         lines.append(import_job.failure_message)
+    if import_job.status == ImportStatus.PENDING and import_job.waiting_reason:
+        lines.append(
+            f"Not run here: {import_job.waiting_reason} The cluster starts it then "
+            '(docs/csv-import.md, "Limits").'
+        )
     if import_job.status == ImportStatus.CANCELLED:
         lines.append(f"Cancelled; the {import_job.processed_rows:,} rows processed before stay.")
     for error in import_job.errors.order_by("row", "id")[:20]:
