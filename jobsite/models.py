@@ -77,13 +77,14 @@ class ApiToken(models.Model):
         """The usable token with this secret (its user active), noting when it was used."""
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             return None
-        token = (
-            cls.objects.usable()
-            .select_related("user")
-            .filter(digest=token_digest(secret), user__is_active=True)
-            .first()
-        )
-        if token is None:
+        try:
+            # get(): the digest is unique, so no ORDER BY (first() would sort by the Meta order).
+            token = (
+                cls.objects.usable()
+                .select_related("user")
+                .get(digest=token_digest(secret), user__is_active=True)
+            )
+        except cls.DoesNotExist:
             return None
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:

@@ -6,11 +6,13 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from jobsite.api import _load_permissions
 from jobsite.models import ApiToken, token_digest
 
 PROBLEM = "application/problem+json"
@@ -85,6 +87,39 @@ def test_without_the_permission_it_is_403_naming_it(outsider):
     assert response.status_code == 403
     assert response["Content-Type"] == PROBLEM
     assert "jobs.view_job" in response.json()["detail"]
+
+
+def test_a_token_holds_its_users_own_and_group_permissions_as_they_are_now(outsider, db):
+    """The token path reads a user's permissions in one query of its own (jobsite/api.py):
+    it must grant what ModelBackend grants, and a change applies at the next request."""
+    _, secret = ApiToken.issue(user=outsider, name="x")
+    viewers = Group.objects.create(name="viewers")
+    viewers.permissions.add(Permission.objects.get(codename="view_job"))
+    outsider.groups.add(viewers)
+    assert Client().get("/api/v1/jobs", headers=bearer(secret)).status_code == 200
+    outsider.groups.remove(viewers)
+    assert Client().get("/api/v1/jobs", headers=bearer(secret)).status_code == 403
+    outsider.user_permissions.add(Permission.objects.get(codename="view_job"))
+    assert Client().get("/api/v1/jobs", headers=bearer(secret)).status_code == 200
+    fresh = type(outsider).objects.get(pk=outsider.pk)
+    assert _load_permissions_of(fresh) == fresh.get_all_permissions()
+    editors = Group.objects.create(name="editors")
+    editors.permissions.add(*Permission.objects.filter(codename__in=["change_job", "view_job"]))
+    outsider.groups.add(editors)
+    fresh = type(outsider).objects.get(pk=outsider.pk)
+    assert _load_permissions_of(fresh) == fresh.get_all_permissions() >= {"jobs.change_job"}
+    outsider.user_permissions.clear()
+    outsider.groups.clear()
+    outsider.is_superuser = True
+    outsider.save()
+    assert Client().get("/api/v1/jobs", headers=bearer(secret)).status_code == 200
+
+
+def _load_permissions_of(user):
+    """What the token path reads, from a copy of `user` (so ModelBackend reads its own)."""
+    copy = type(user).objects.get(pk=user.pk)
+    _load_permissions(copy)
+    return copy._perm_cache
 
 
 def test_a_session_needs_csrf_for_writes_a_token_does_not(client_for, editor, make_job):
