@@ -542,3 +542,40 @@ def ensure_resume_schedule(schedule_model: type = Schedule, *, using: str = "def
             "next_run": timezone.now(),
         },
     )
+
+
+# --- A run as the command, the API and MCP tools show it ------------------------------------
+
+
+def run_as_json(run: BulkRun) -> dict[str, Any]:
+    """The run's state, progress and report, as plain JSON data."""
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "action": run.action,
+        "action_label": run.action_label,
+        "query": run.query,
+        "job_ids": run.job_ids,
+        "new_status": run.new_status or None,
+        "new_priority": run.new_priority,
+        "new_printer": run.new_printer.name if run.new_printer_id else None,
+        "reason": run.reason,
+        "created_by": run.created_by.get_username() if run.created_by_id else None,
+        "origin": run.origin,
+        "created_at": run.created_at.isoformat(),
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "completed_at": run.completed_at.isoformat() if run.completed_at else None,
+        "max_job_id": run.max_job_id,
+        "total_count": run.total_count,
+        "processed_count": run.processed_count,
+        "changed_count": run.changed_count,
+        "skipped_count": run.skipped_count,
+        "skipped_by_reason": dict(skip_reasons(run)),
+        "progress": run.progress_percent,
+        "rows_per_second": run.rows_per_second,
+        "eta_seconds": run.eta_seconds,
+        "attempts": run.attempts,
+        "cancel_requested": run.cancel_requested_at is not None,
+        "cancellation_reason": run.cancellation_reason,
+        "failure_message": run.failure_message,
+    }
