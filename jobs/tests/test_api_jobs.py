@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.serializers.json import DjangoJSONEncoder
 
 from jobs.models import Job, JobEvent, Printer
 
@@ -83,6 +84,12 @@ def test_several_statuses_page_through_every_match_in_update_order(api, make_job
 
 def test_the_unfiltered_list_pages_through_every_job(api, make_job):
     _spread_updates([make_job(name=f"Job {n:02}") for n in range(11)])
+    job = make_job(name="Zoë’s «gear»", customer_name="Café")
+    item = api.get("/api/v1/jobs").json()["items"][0]
+    assert (item["name"], item["customer_name"]) == ("Zoë’s «gear»", "Café")
+    job.refresh_from_db()  # times as Django's encoder writes them: milliseconds, then Z
+    assert item["created_at"] == DjangoJSONEncoder().default(job.created_at)
+    assert item["created_at"].endswith("Z") and item["started_at"] is None
     everything = Job.objects.order_by("-updated_at", "-id").values_list("id", flat=True)
     assert _every_page(api, {"limit": 4}) == list(everything)
     by_name = Job.objects.order_by("name", "id").values_list("id", flat=True)
