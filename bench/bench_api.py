@@ -73,6 +73,7 @@ URLS_MODULE = """
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Q
 from django.http import HttpResponse
 from django.urls import path
 from django_filters.rest_framework import DjangoFilterBackend
@@ -80,9 +81,10 @@ from rest_framework import authentication, exceptions, pagination, permissions, 
 from rest_framework import serializers, viewsets
 
 from jobs import search
-from jobs.api import ROW_COLUMNS, ROW_RELATED
+from jobs.api import job_rows
 from jobs.filters import JobFilter
 from jobs.models import Job
+from jobs.paging import paginate
 from jobsite.models import ApiToken
 from jobsite.urls import urlpatterns as site_patterns
 
@@ -133,18 +135,22 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
 
 def floor(request):
     # The least any framework on this stack must do for a page of the list: the token check,
-    # the permission, one query for the page (its statuses and search through the app's own
-    # search), and json.dumps; no schema, no paging cursor, no error documents.
+    # the permission (ModelBackend's, as DRF), the page's queries (the sort's index walked for
+    # the page's keys, one status at a time when several are asked for, from a cursor when
+    # given, then the rows by id), and json.dumps; no schema, no filter form, no errors.
     token = ApiToken.authenticate(request.headers.get("Authorization", "")[7:].strip())
     if token is None or not token.user.has_perm("jobs.view_job"):
         return HttpResponse(status=401)
     jobs = Job.objects.all()
-    if request.GET.getlist("status"):
-        jobs = jobs.filter(status__in=request.GET.getlist("status"))
+    statuses = request.GET.getlist("status")
+    if statuses:
+        jobs = jobs.filter(status__in=statuses)
     if request.GET.get("q"):
         jobs = search.apply(jobs, search.parse(request.GET["q"]))
-    rows = jobs.order_by("-updated_at", "-id").values(*ROW_COLUMNS, *ROW_RELATED.values())
-    body = {"items": list(rows[:50]), "next_cursor": None}
+    parts = [Q(status=status) for status in statuses] if len(statuses) > 1 else []
+    cursor = request.GET.get("cursor")
+    page = paginate(jobs.only("id", "updated_at"), sort="-updated", cursor=cursor, parts=parts)
+    body = {"items": job_rows([job.pk for job in page.items]), "next_cursor": page.next_cursor}
     return HttpResponse(json.dumps(body, cls=DjangoJSONEncoder), content_type="application/json")
 
 
@@ -305,7 +311,7 @@ def _fill(rows: int) -> tuple[str, dict]:
                 f"list, cursor page past {CURSOR_DEPTH:,}",
                 f"/api/v1/jobs?cursor={api_cursor}",
                 f"/drf/jobs?cursor={drf_cursor}",
-                f"/floor/jobs?cursor={api_cursor}",  # the floor has no cursor: its first page
+                f"/floor/jobs?cursor={api_cursor}",
             ),
         ],
         "writes": [
