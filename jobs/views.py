@@ -1,9 +1,11 @@
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, user_passes_test
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -14,13 +16,29 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import reswap, retarget, trigger_client_event
+from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget, trigger_client_event
 
 from jobs import export
 from jobs.bulk import MAX_ITEMS, ROLLED_BACK, bulk_update_status
+from jobs.bulk_runs import (
+    BulkRunRefused,
+    draft_bulk_run,
+    preview,
+    skip_reasons,
+    skipped_csv_lines,
+    start_bulk_run,
+)
 from jobs.filters import SORT_FIELDS, JobFilter
 from jobs.forms import CancelForm, JobForm
-from jobs.models import Job, JobEvent, NotCancellable, VersionConflict
+from jobs.models import (
+    BulkAction,
+    BulkRun,
+    Job,
+    JobEvent,
+    NotCancellable,
+    Printer,
+    VersionConflict,
+)
 from jobs.paging import (
     COUNT_CAP,
     DEFAULT_SORT,
@@ -29,7 +47,8 @@ from jobs.paging import (
     paginate,
     sorted_by,
 )
-from jobs.status import InvalidTransition, JobStatus
+from jobs.runs import RunNotCancellable, RunStatus
+from jobs.status import ALLOWED_TRANSITIONS, InvalidTransition, JobStatus
 from jobs.templatetags.jobs_tags import change_value
 
 View = Callable[..., HttpResponse]
@@ -114,9 +133,26 @@ def list_context(params: QueryDict) -> dict[str, Any]:
         "headers": _sort_headers(params),
         "params": params,
         "sort": params.get("sort", ""),
-        "statuses": JobStatus.choices,
+        "statuses": _status_choices(),
         "bulk_max": MAX_ITEMS,
+        "bulk_actions": BulkAction.choices,
+        "active_printers": Printer.objects.filter(is_active=True),
     }
+
+
+def _status_choices() -> list[dict[str, str]]:
+    """The statuses of the selection bar, each with the statuses a job may take it from
+    (app.js offers only those some selected job may take)."""
+    return [
+        {
+            "value": value,
+            "label": label,
+            "from": " ".join(
+                old for old, new in ALLOWED_TRANSITIONS.items() if value in new or old == value
+            ),
+        }
+        for value, label in JobStatus.choices
+    ]
 
 
 def _page_context(
@@ -261,24 +297,18 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("jobs.change_job")
 @require_POST
 def job_bulk_status(request: HttpRequest) -> HttpResponse:
-    """Apply one status to the selected jobs, or to every job matching the list's filters
-    (at most MAX_ITEMS), through the one atomic bulk function."""
+    """The selection bar's Apply. A status change of up to MAX_ITEMS ticked jobs goes
+    through the one atomic bulk function; every other action, a larger selection and
+    "every job matching" become a bulk run, confirmed first (docs/bulk-runs.md)."""
     params = QueryDict(request.POST.get("query", ""))
+    action = request.POST.get("action") or BulkAction.SET_STATUS
     status = request.POST.get("status", "")
-    if request.POST.get("scope") == "matching":
-        matching = JobFilter(params, queryset=Job.objects.all()).qs.order_by("id")
-        ids: list[Any] = list(matching.values_list("pk", flat=True)[: MAX_ITEMS + 1])
-        if len(ids) > MAX_ITEMS:
-            return _bulk_refused(
-                request,
-                params,
-                f"More than {MAX_ITEMS} jobs match these filters, and one atomic batch changes "
-                f"at most {MAX_ITEMS}. Narrow the filters or select jobs on the page.",
-            )
-    else:
-        ids = [_as_id(raw) for raw in request.POST.getlist("ids")]
-    if not ids:
+    matching = request.POST.get("scope") == "matching"
+    ids: list[Any] = [_as_id(raw) for raw in request.POST.getlist("ids")]
+    if not matching and not ids:
         return _bulk_refused(request, params, "Select at least one job first.")
+    if matching or action != BulkAction.SET_STATUS or len(ids) > MAX_ITEMS:
+        return bulk_run_confirm(request)
     if not status:
         return _bulk_refused(request, params, "Choose the status to apply.")
     result = bulk_update_status(
@@ -289,7 +319,7 @@ def job_bulk_status(request: HttpRequest) -> HttpResponse:
     if "error" in result:
         return _bulk_refused(request, params, result["error"]["message"])
     if result["failed_count"]:
-        return _bulk_failed(request, params, result)
+        return _bulk_failed(request, params, result, status=status)
     label = JobStatus(status).label.lower()
     count = result["updated_count"]
     message = f"Set {count} job{pluralize(count)} to {label}."
@@ -300,7 +330,139 @@ def job_bulk_status(request: HttpRequest) -> HttpResponse:
     retarget(response, "#job-table")
     reswap(response, "outerHTML")
     trigger_client_event(response, "jobsite:toast", {"message": message, "level": "success"})
+    trigger_client_event(response, "jobsite:selection-done")
     return response
+
+
+def _bulk_request(data: QueryDict) -> dict[str, Any]:
+    """The bulk run a selection bar's (or confirmation's) form asks for, as
+    draft_bulk_run's keyword arguments."""
+    request: dict[str, Any] = {
+        "action": data.get("action") or BulkAction.SET_STATUS,
+        "status": data.get("status", ""),
+        "priority": data.get("priority", ""),
+        "printer": data.get("printer", ""),
+        "reason": data.get("reason", ""),
+    }
+    if data.get("scope") == "matching":
+        request["query"] = data.get("query", "")
+    else:
+        request["job_ids"] = data.getlist("ids")
+    return request
+
+
+def _hidden_fields(data: QueryDict) -> list[tuple[str, str]]:
+    """The request's fields, carried by the confirmation's form."""
+    names = ("action", "status", "priority", "printer", "reason", "scope", "query")
+    fields = [(name, data.get(name, "")) for name in names if data.get(name, "")]
+    if data.get("scope") != "matching":
+        fields += [("ids", value) for value in data.getlist("ids")]
+    return fields
+
+
+@login_required
+@permission_required("jobs.change_job")
+@require_POST
+def bulk_run_confirm(request: HttpRequest) -> HttpResponse:
+    """Before a bulk run: how many jobs, the action, a sample, and what will be skipped and
+    why. With `confirm`, start it and go to its page."""
+    params = QueryDict(request.POST.get("query", ""))
+    try:
+        run = draft_bulk_run(
+            actor=request.user, origin=JobEvent.Origin.UI, **_bulk_request(request.POST)
+        )
+    except BulkRunRefused as refused:
+        return _bulk_refused(request, params, " ".join(refused.messages))
+    if request.POST.get("confirm"):
+        start_bulk_run(run)
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = run.get_absolute_url()
+            return response
+        return redirect(run)
+    context = {
+        "run": run,
+        "preview": preview(run),
+        "fields": _hidden_fields(request.POST),
+        "list_url": _list_url(params),
+    }
+    if _wants_partial(request):
+        response = TemplateResponse(request, "jobs/bulk_run_confirm.html#confirm", context)
+        retarget(response, "#bulk-result")
+        return reswap(response, "innerHTML")
+    return TemplateResponse(request, "jobs/bulk_run_confirm.html", context)
+
+
+def _run_for(pk: int) -> BulkRun:
+    return get_object_or_404(
+        BulkRun.objects.select_related("created_by", "cancelled_by", "new_printer"), pk=pk
+    )
+
+
+@require_GET
+@login_required
+@permission_required("jobs.view_job")
+def bulk_run_list(request: HttpRequest) -> TemplateResponse:
+    runs = BulkRun.objects.select_related("created_by", "new_printer").order_by("-created_at")
+    page = Paginator(runs, 25).get_page(request.GET.get("page"))
+    return TemplateResponse(request, "jobs/bulk_run_list.html", {"page": page})
+
+
+@require_GET
+@login_required
+@permission_required("jobs.view_job")
+def bulk_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run's page: progress while it runs (polled), the report at the end."""
+    run = _run_for(pk)
+    context = {"run": run, "skip_reasons": skip_reasons(run)}
+    if request.htmx and not request.htmx.boosted:
+        response = TemplateResponse(request, "jobs/bulk_run_detail.html#live", context)
+        if run.is_finished:
+            response.status_code = HTMX_STOP_POLLING
+        return response
+    return TemplateResponse(request, "jobs/bulk_run_detail.html", context)
+
+
+@require_POST
+@login_required
+@permission_required("jobs.change_job")
+def bulk_run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _run_for(pk)
+    try:
+        run.request_cancel(actor=request.user, reason=request.POST.get("reason", ""))
+    except RunNotCancellable as refused:
+        message, level = str(refused), "error"
+    else:
+        message, level = (
+            ("Bulk run cancelled.", "success")
+            if run.status == RunStatus.CANCELLED
+            else ("Cancel requested: the run stops after the batch it is working on.", "success")
+        )
+    if request.htmx:
+        context = {"run": _run_for(pk), "skip_reasons": skip_reasons(run)}
+        response = TemplateResponse(request, "jobs/bulk_run_detail.html#live", context)
+        reswap(retarget(response, "#bulk-run-live"), "outerHTML")
+        return trigger_client_event(response, "jobsite:toast", {"message": message, "level": level})
+    messages.add_message(request, messages.ERROR if level == "error" else messages.SUCCESS, message)
+    return redirect(run)
+
+
+@require_GET
+@login_required
+@permission_required("jobs.view_job")
+def bulk_run_skipped_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The skipped jobs with their reasons, formula-safe CSV."""
+    run = _run_for(pk)
+    lines = skipped_csv_lines(run)
+    return StreamingHttpResponse(
+        chain(["\ufeff"], lines),
+        content_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": content_disposition_header(
+                True, f"bulk-run-{run.pk}-skipped.csv"
+            )
+        },
+    )
 
 
 def _as_id(raw: str) -> int | str:
@@ -318,8 +480,11 @@ def _bulk_refused(request: HttpRequest, params: QueryDict, message: str) -> Http
     return _bulk_failed(request, params, {"error": {"message": message}})
 
 
-def _bulk_failed(request: HttpRequest, params: QueryDict, result: dict[str, Any]) -> HttpResponse:
-    """Nothing was changed: say why, naming each failing job and its reason."""
+def _bulk_failed(
+    request: HttpRequest, params: QueryDict, result: dict[str, Any], *, status: str = ""
+) -> HttpResponse:
+    """Nothing was changed: say why, naming each failing job and its reason, and offer to
+    apply the status to the jobs that could change (those only rolled back)."""
     failures = [
         item
         for item in result.get("results", [])
@@ -336,7 +501,20 @@ def _bulk_failed(request: HttpRequest, params: QueryDict, result: dict[str, Any]
             name = f"“{item['job'].name}”" if item["job"] else f"#{item['id']}"
             messages.error(request, f"Job {name}: {item['error']['message']}")
         return redirect(_list_url(params))
-    context = {"summary": summary, "failures": failures, "rolled_back": rolled_back}
+    can_change = [
+        item["id"]
+        for item in result.get("results", [])
+        if not item["success"] and item["error"]["code"] == ROLLED_BACK
+    ]
+    context = {
+        "summary": summary,
+        "failures": failures,
+        "rolled_back": rolled_back,
+        "can_change": can_change,
+        "blocked": " ".join(str(item["id"]) for item in failures),
+        "status": status,
+        "query": params.urlencode(),
+    }
     response = TemplateResponse(request, "jobs/_bulk_result.html", context)
     retarget(response, "#bulk-result")
     reswap(response, "innerHTML")

@@ -116,7 +116,11 @@ def test_status_is_checked_by_the_bulk_function(client_for, editor, make_job) ->
     assert statuses(job) == ["pending"]
 
 
-def test_select_all_matching_uses_the_filters(client_for, editor, make_job, monkeypatch) -> None:
+def test_select_all_matching_asks_to_confirm_a_bulk_run(
+    client_for, editor, make_job, monkeypatch
+) -> None:
+    """Every job matching the filters is a bulk run, whatever their number
+    (docs/bulk-runs.md); the confirmation shows the count and changes nothing yet."""
     monkeypatch.setattr(views, "PAGE_SIZE", 2)
     business = [make_job(name=f"B{n}", is_business=True, customer_name="Acme") for n in range(3)]
     private = make_job(name="P")
@@ -128,22 +132,9 @@ def test_select_all_matching_uses_the_filters(client_for, editor, make_job, monk
         {"scope": "matching", "query": "is_business=true", "status": "scheduled"},
         HTTP_HX_REQUEST="true",
     )
-    assert toast(response)["message"] == "Set 3 jobs to scheduled."
-    assert statuses(*business, private) == ["scheduled"] * 3 + ["pending"]
-
-
-def test_more_than_100_matching_is_explained_and_refused(client_for, editor, monkeypatch) -> None:
-    monkeypatch.setattr(views, "PAGE_SIZE", 50)
-    Job.objects.bulk_create([Job(name=f"J{n}") for n in range(101)])
-    client = client_for(editor)
-    body = client.get(LIST).content.decode()
-    assert "jobs matching these filters" not in body
-    assert "101 jobs match these filters. One atomic batch changes at most 100 jobs" in body
-    response = client.post(
-        URL, {"scope": "matching", "query": "", "status": "running"}, HTTP_HX_REQUEST="true"
-    )
-    assert "More than 100 jobs match these filters" in response.content.decode()
-    assert not Job.objects.filter(status="running").exists()
+    assert response["HX-Retarget"] == "#bulk-result"
+    assert "Set status to scheduled: 3 jobs" in response.content.decode()
+    assert statuses(*business, private) == ["pending"] * 4
 
 
 def test_without_htmx_redirects_back_with_messages(client_for, editor, make_job) -> None:

@@ -108,36 +108,133 @@
     });
   });
 
-  // Bulk selection: "select all on this page", and the "N selected" count in the bar.
+  // Bulk selection. Ticked jobs stay ticked across pages and back (kept in sessionStorage as
+  // {id: status}); "Select all N matching" selects the filter itself. The count, Clear, the
+  // action's own field, and a status menu offering only statuses some selected job may take.
+  const STORE = "jobsite:selected-jobs";
+
+  function stored() {
+    try { return JSON.parse(sessionStorage.getItem(STORE) || "{}"); } catch (e) { return {}; }
+  }
+
+  function store(selected) {
+    try { sessionStorage.setItem(STORE, JSON.stringify(selected)); } catch (e) { /* private mode */ }
+  }
+
   function rowBoxes() { return document.querySelectorAll("input[name=ids][form=bulk-form]"); }
+
+  function remember(box) {
+    const selected = stored();
+    if (box.checked) selected[box.value] = box.dataset.status || "";
+    else delete selected[box.value];
+    store(selected);
+  }
 
   function updateSelection() {
     const output = document.querySelector("[data-selected-count]");
     if (!output) return;
+    const selected = stored();
     const boxes = Array.from(rowBoxes());
+    boxes.forEach(function (box) {
+      if (box.value in selected) box.checked = true;
+      else if (box.checked) remember(box);  // ticked without JavaScript's help (back button)
+    });
+    const ids = Object.keys(stored());
     const matching = document.querySelector("[data-select-matching]");
+    const all = Boolean(matching && matching.checked);
+    boxes.forEach(function (box) { box.disabled = all; });
+    output.textContent = all
+      ? "All " + matching.dataset.count + " matching selected"
+      : ids.length ? ids.length + " selected" : "Tick jobs to change them";
+    const clear = document.querySelector("[data-clear-selection]");
+    if (clear) clear.hidden = all || ids.length === 0;
     const checked = boxes.filter(function (box) { return box.checked; }).length;
-    const count = matching && matching.checked ? Number(matching.dataset.count) : checked;
-    boxes.forEach(function (box) { box.disabled = Boolean(matching && matching.checked); });
-    output.textContent = count ? count + " selected" : "Tick jobs to change their status";
     const page = document.querySelector("[data-select-page]");
     if (page) {
       page.checked = boxes.length > 0 && checked === boxes.length;
       page.indeterminate = checked > 0 && checked < boxes.length;
     }
     const apply = document.querySelector("[data-bulk-apply]");
-    if (apply) apply.disabled = count === 0;
+    if (apply) apply.disabled = !all && ids.length === 0;
+    offerStatuses(all ? null : Object.values(stored()));
+    showActionField();
+  }
+
+  // A status option names (data-from) the statuses a job may take it from.
+  function offerStatuses(statuses) {
+    const select = document.querySelector("#bulk-form select[name=status]");
+    if (!select) return;
+    Array.from(select.options).forEach(function (option) {
+      if (!option.value) return;
+      const from = (option.dataset.from || "").split(" ");
+      const offered = !statuses || statuses.length === 0 || statuses.some(function (status) {
+        return status === "" || from.indexOf(status) >= 0;
+      });
+      option.hidden = !offered;
+      option.disabled = !offered;
+      if (!offered && option.selected) select.value = "";
+    });
+  }
+
+  function showActionField() {
+    const action = document.querySelector("[data-bulk-action]");
+    if (!action) return;
+    document.querySelectorAll("[data-bulk-field]").forEach(function (field) {
+      field.hidden = field.dataset.bulkField !== action.value;
+    });
+  }
+
+  function clearSelection() {
+    store({});
+    rowBoxes().forEach(function (box) { box.checked = false; });
+    const matching = document.querySelector("[data-select-matching]");
+    if (matching) matching.checked = false;
+    updateSelection();
   }
 
   document.addEventListener("change", function (event) {
     const box = event.target;
     if (box.matches("[data-select-page]")) {
-      rowBoxes().forEach(function (row) { row.checked = box.checked; });
+      rowBoxes().forEach(function (row) { row.checked = box.checked; remember(row); });
+    } else if (box.matches("input[name=ids][form=bulk-form]")) {
+      remember(box);
     }
-    if (box.matches("[data-select-page], [data-select-matching], input[name=ids]")) {
+    if (box.matches("[data-select-page], [data-select-matching], input[name=ids], [data-bulk-action]")) {
       updateSelection();
     }
   });
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-clear-selection]")) clearSelection();
+    if (event.target.closest("[data-start-bulk-run]")) store({});
+  });
+
+  // The ticked jobs of other pages go along with this page's.
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt.id !== "bulk-form") return;
+    const matching = document.querySelector("[data-select-matching]");
+    if (matching && matching.checked) return;
+    const onPage = event.detail.formData.getAll("ids");
+    Object.keys(stored()).forEach(function (id) {
+      if (onPage.indexOf(id) < 0) event.detail.formData.append("ids", id);
+    });
+  });
+
+  // After an all-or-nothing change fails, mark the rows of the jobs that blocked it.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (!event.detail.target || event.detail.target.id !== "bulk-result") return;
+    const result = event.detail.target.querySelector("[data-blocked-ids]");
+    const blocked = result ? result.dataset.blockedIds.split(" ") : [];
+    document.querySelectorAll("tr.bulk-blocked").forEach(function (row) {
+      row.classList.remove("bulk-blocked");
+    });
+    blocked.forEach(function (id) {
+      const row = id && document.getElementById("job-" + id);
+      if (row) row.classList.add("bulk-blocked");
+    });
+  });
+
+  document.body.addEventListener("jobsite:selection-done", clearSelection);
 
   document.addEventListener("htmx:load", updateSelection);
   document.addEventListener("DOMContentLoaded", updateSelection);
