@@ -255,3 +255,4 @@ for _exception_type, _handler in list(api._exception_handlers.items()):
 
 api.add_router("/jobs", "jobs.api.router")
 api.add_router("/imports", "imports.api.router")
+api.add_router("/bulk-runs", "jobs.bulk_runs_api.router")
