@@ -10,8 +10,9 @@ from django.utils.html import format_html, format_html_join
 
 from jobs.bulk import MAX_ITEMS, bulk_update_status
 from jobs.forms import JobForm
-from jobs.models import Job, JobEvent, Printer
+from jobs.models import BulkRun, BulkRunEvent, Job, JobEvent, Printer
 from jobs.paging import CappedPaginator
+from jobs.runs import RunNotCancellable
 from jobs.search import text_filter
 from jobs.status import JobStatus
 from jobs.validation import PRIORITY_MAX, PRIORITY_MIN
@@ -256,3 +257,71 @@ class JobEventAdmin(LargeTableAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class BulkRunEventInline(admin.TabularInline):
+    model = BulkRunEvent
+    fields = ["created_at", "old_status", "new_status", "actor", "message"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(BulkRun)
+class BulkRunAdmin(admin.ModelAdmin):
+    """Bulk runs are started from the jobs list, the command or the API (docs/bulk-runs.md):
+    here they are read, with their history, and cancelled."""
+
+    list_display = [
+        "id",
+        "action_label",
+        "status",
+        "total_count",
+        "changed_count",
+        "skipped_count",
+        "created_by",
+        "origin",
+        "created_at",
+    ]
+    list_filter = ["status", "action", "origin"]
+    list_select_related = ["created_by", "new_printer"]
+    date_hierarchy = "created_at"
+    inlines = [BulkRunEventInline]
+    actions = ["cancel_runs"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in BulkRun._meta.fields] + ["report"]
+
+    @admin.display(description="Report")
+    def report(self, run: BulkRun) -> str:
+        return format_html('<a href="{}">The run\'s page</a>', run.get_absolute_url())
+
+    @admin.action(description="Cancel selected bulk runs", permissions=["change"])
+    def cancel_runs(self, request: HttpRequest, queryset: QuerySet[BulkRun]) -> None:
+        done, refused = 0, []
+        for run in queryset:
+            try:
+                run.request_cancel(actor=request.user, reason="Cancelled in the admin")
+            except RunNotCancellable as exc:
+                refused.append(f"#{run.pk}: {exc}")
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request,
+                f"Cancelled {done} bulk run(s); a running one stops after its current batch.",
+                messages.SUCCESS,
+            )
+        if refused:
+            self.message_user(
+                request, f"Could not cancel {len(refused)}: " + " ".join(refused), messages.WARNING
+            )
