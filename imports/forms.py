@@ -3,6 +3,9 @@ from django.core.exceptions import ValidationError
 
 from imports.intake import UploadInfo, UploadRejected, find_duplicate, inspect_upload
 from imports.models import ImportJob, ImportStatus, OnError, OnExisting
+from jobs.validation import clean_text
+
+CANCELLATION_REASON_MAX = ImportJob._meta.get_field("cancellation_reason").max_length
 
 
 class UploadForm(forms.Form):
@@ -84,3 +87,21 @@ class ImportListFilterForm(forms.Form):
         choices=[("", "Any status"), *ImportStatus.choices], required=False, label="Status"
     )
     mine = forms.BooleanField(required=False, label="Only my imports")
+
+
+class ImportCancelForm(forms.Form):
+    """Confirming the cancel of an import, with an optional reason kept on the import."""
+
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": CANCELLATION_REASON_MAX}),
+        help_text="Optional; shown on the import's page.",
+    )
+
+    def clean_reason(self) -> str:
+        return clean_text(
+            self.cleaned_data.get("reason"),
+            label="Reason",
+            max_length=CANCELLATION_REASON_MAX,
+            multiline=True,
+        )

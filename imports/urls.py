@@ -8,5 +8,6 @@ urlpatterns = [
     path("new/", views.import_new, name="new"),
     path("<uuid:pk>/", views.import_detail, name="detail"),
     path("<uuid:pk>/cancel/", views.import_cancel, name="cancel"),
+    path("<uuid:pk>/cancel/confirm/", views.import_cancel_confirm, name="cancel_confirm"),
     path("<uuid:pk>/errors.csv", views.import_errors_csv, name="errors_csv"),
 ]

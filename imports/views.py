@@ -18,7 +18,7 @@ from django.views import defaults
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget, trigger_client_event
 
-from imports.forms import ImportListFilterForm, UploadForm
+from imports.forms import ImportCancelForm, ImportListFilterForm, UploadForm
 from imports.intake import create_import
 from imports.models import ImportJob, ImportNotCancellable, ImportStatus
 from jobs.csv_safety import formula_safe_csv_lines
@@ -159,14 +159,55 @@ def import_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
     return TemplateResponse(request, "imports/import_detail.html", context)
 
 
-@require_POST
-@login_required
-def import_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
+def get_cancellable_import(request: HttpRequest, pk: UUID) -> ImportJob:
     import_job = get_object_or_404(ImportJob.objects.select_related("created_by"), pk=pk)
     if not may_cancel(request.user, import_job):
         raise PermissionDenied("imports.change_importjob")
+    return import_job
+
+
+def safe_next(request: HttpRequest) -> str:
+    next_url = request.POST.get("next") or request.GET.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return next_url
+    return ""
+
+
+def render_cancel_dialog(
+    request: HttpRequest, import_job: ImportJob, form: ImportCancelForm
+) -> TemplateResponse:
+    """The confirmation: the modal's content for htmx, a page of its own without JavaScript."""
+    context = {
+        "import_job": import_job,
+        "form": form,
+        "fragment": request.POST.get("fragment") or request.GET.get("fragment", ""),
+        "next": safe_next(request) or import_job.get_absolute_url(),
+    }
+    if request.htmx:
+        response = TemplateResponse(request, "imports/import_cancel.html#modal", context)
+        return reswap(retarget(response, "#modal"), "innerHTML")
+    return TemplateResponse(request, "imports/import_cancel.html", context)
+
+
+@require_GET
+@login_required
+def import_cancel_confirm(request: HttpRequest, pk: UUID) -> TemplateResponse:
+    """Asks before cancelling (the app's dialog, like a job's cancel), with an optional reason."""
+    import_job = get_cancellable_import(request, pk)
+    return render_cancel_dialog(request, import_job, ImportCancelForm())
+
+
+@require_POST
+@login_required
+def import_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
+    import_job = get_cancellable_import(request, pk)
+    form = ImportCancelForm(request.POST)
+    if not form.is_valid():
+        return render_cancel_dialog(request, import_job, form)
     try:
-        import_job.request_cancel(actor=request.user, reason=request.POST.get("reason", ""))
+        import_job.request_cancel(actor=request.user, reason=form.cleaned_data["reason"])
     except ImportNotCancellable as exc:
         message, level = str(exc), "error"
     else:
@@ -178,16 +219,13 @@ def import_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
     if request.htmx:
         if request.POST.get("fragment") == "row":
             response = render_list_row(request, import_job)
+            response = reswap(retarget(response, f"#import-row-{import_job.pk}"), "outerHTML")
         else:
             response = render_import_body(request, import_job)
+        trigger_client_event(response, "jobsite:close-modal")
         return trigger_client_event(response, "jobsite:toast", {"message": message, "level": level})
     messages.add_message(request, messages.ERROR if level == "error" else messages.SUCCESS, message)
-    next_url = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return redirect(next_url)
-    return redirect(import_job)
+    return redirect(safe_next(request) or import_job)
 
 
 def error_csv_response(import_job: ImportJob, filename: str) -> StreamingHttpResponse:

@@ -153,17 +153,18 @@ def test_cancel_button_only_for_who_may_cancel_while_cancellable(
     client_for, viewer, editor, admin_user
 ):
     running = make_import(status=ImportStatus.PROCESSING, created_by=editor)
-    cancel_url = reverse("imports:cancel", args=[running.pk])
+    confirm_url = reverse("imports:cancel_confirm", args=[running.pk])
     # viewer: neither uploader nor change permission
-    assert cancel_url not in client_for(viewer).get(detail_url(running)).content.decode()
+    assert confirm_url not in client_for(viewer).get(detail_url(running)).content.decode()
     for user in (editor, admin_user):
         html = client_for(user).get(detail_url(running)).content.decode()
-        assert f'hx-post="{cancel_url}"' in html
-        assert "hx-confirm=" in html
+        # the app's own confirmation dialog, not the browser's confirm()
+        assert f'hx-get="{confirm_url}" hx-target="#modal"' in html
+        assert "hx-confirm=" not in html
 
     finished = make_import(status=ImportStatus.COMPLETED, created_by=editor)
     html = client_for(admin_user).get(detail_url(finished)).content.decode()
-    assert reverse("imports:cancel", args=[finished.pk]) not in html
+    assert reverse("imports:cancel_confirm", args=[finished.pk]) not in html
 
 
 def test_error_table_is_paginated(client_for, viewer):

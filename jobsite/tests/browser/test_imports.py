@@ -191,18 +191,28 @@ def test_cancel_a_large_import_mid_way(page: Page, live_app, tmp_path: Path, scr
         }""",
         timeout=FINISH_MS,
     )
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Cancel import").click()
+    browser_dialogs: list[str] = []
+    page.on("dialog", lambda dialog: browser_dialogs.append(dialog.message))
+    # The app's own confirmation dialog, with an optional reason.
+    page.get_by_role("button", name="Cancel import…").click()
+    modal = page.locator("#modal")
+    expect(modal).to_be_visible()
+    modal.get_by_label("Reason").fill("Wrong file")
+    modal.get_by_role("button", name="Cancel import", exact=True).click()
+    expect(modal).to_be_hidden()
+    expect(page.locator("#toasts")).to_contain_text("Cancel")
+    assert browser_dialogs == []
 
     status = page.locator("#import-live .import-status")
     expect(status).to_contain_text("Cancelled after", timeout=FINISH_MS)
+    expect(status).to_contain_text("Reason: Wrong file")
     match = re.search(r"Cancelled after ([\d,]+) rows?", status.inner_text())
     assert match, status.inner_text()
     cancelled_after = int(match.group(1).replace(",", ""))
     assert 0 < cancelled_after < rows
     assert cancelled_after % BATCH_SIZE == 0  # stopped at a batch boundary
     expect(page.locator("#import-live .badge")).to_have_text("Cancelled")
-    expect(page.get_by_role("button", name="Cancel import")).to_have_count(0)
+    expect(page.get_by_role("button", name="Cancel import…")).to_have_count(0)
     screenshot(page, "15-import-cancelled")
 
     state = import_state(live_app, pk)
