@@ -69,16 +69,26 @@ class BulkRunOut(Schema):
     failure_message: str
 
 
-def _answer(run: BulkRun, status: int = 200, **headers: str) -> HttpResponse:
+def bulk_run_out(run: BulkRun) -> dict[str, Any]:
+    """The run's record (BulkRunOut) as stored now: the API's and the MCP tools'."""
     run = BulkRun.objects.select_related("created_by", "new_printer").get(pk=run.pk)
-    body: dict[str, Any] = {
+    return {
         **run_as_json(run),
+        # As datetimes, which the schema writes in its own form wherever the record goes.
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "completed_at": run.completed_at,
         "url": reverse("api:bulk_run_get", args=[run.pk]),
         "page_url": run.get_absolute_url(),
         "skipped_csv_url": reverse("jobs:bulk-run-skipped", args=[run.pk]),
     }
+
+
+def _answer(run: BulkRun, status: int = 200, **headers: str) -> HttpResponse:
     response = HttpResponse(
-        BulkRunOut(**body).model_dump_json(), status=status, content_type="application/json"
+        BulkRunOut(**bulk_run_out(run)).model_dump_json(),
+        status=status,
+        content_type="application/json",
     )
     for name, value in headers.items():
         response[name] = value

@@ -28,11 +28,20 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError, WithJsonSchema
 
-from jobs import bulk
+from jobs import bulk, bulk_runs
 from jobs.api import BulkOut, EventOut, JobOut, JobPage, JobPatch, form_errors, job_out, job_rows
+from jobs.bulk_runs_api import BulkRunOut, bulk_run_out
 from jobs.filters import SORT_FIELDS, JobFilter
 from jobs.forms import CANCELLATION_REASON_MAX, JobForm
-from jobs.models import EDITABLE_FIELDS, Job, JobEvent, NotCancellable, VersionConflict
+from jobs.models import (
+    EDITABLE_FIELDS,
+    BulkAction,
+    BulkRun,
+    Job,
+    JobEvent,
+    NotCancellable,
+    VersionConflict,
+)
 from jobs.paging import DEFAULT_LIMIT, DEFAULT_SORT, MAX_LIMIT, InvalidCursor, paginate, parse_sort
 from jobs.status import InvalidTransition, JobStatus
 from jobs.validation import clean_text
@@ -483,3 +492,74 @@ def version_conflict(job: Job, version: int) -> ToolFailure:
         current=json.loads(JobOut(**job_out(latest)).model_dump_json()),
         changes=changes,
     )
+
+
+# --- Bulk runs: docs/bulk-runs.md ---------------------------------------------------------
+
+
+@toolbox.tool(
+    title="Start a bulk run on every job a filter selects", annotations=writes(idempotent=False)
+)
+def start_bulk_run(
+    ctx: Context,
+    action: BulkAction,
+    filter: str = "",
+    job_ids: list[int] | None = None,
+    status: JobStatus | None = None,
+    priority: Annotated[int, Field(ge=0, le=10)] | None = None,
+    printer: str | None = None,
+    reason: str = "",
+) -> BulkRunOut:
+    """Apply one action to every job a filter selects, any number of them, in batches on the
+    cluster; answers at once with the run (status pending): follow it with get_bulk_run.
+
+    `action`: set_status (with `status`; each job by the status rules), cancel (with an
+    optional `reason`), set_priority (with `priority`, 0..10), set_printer (with `printer`,
+    an active printer's name), retry_failed (failed jobs back to pending).
+    `filter` is the jobs list's query string, e.g. `q=status:failed printer:"Prusa 1"` or
+    `status=pending&priority=3` ("" selects every job); or give `job_ids` instead. The run
+    works on the jobs that match when it starts (up to the highest job id then); a job that
+    no longer matches when its batch reaches it, or that the action may not change (say a
+    completed job to running), is skipped and the report says why. Every change is one
+    history event with origin "bulk" and the run's id. Needs jobs.change_job.
+    Errors (isError true, nothing started): VALIDATION_ERROR (a filter that cannot be read, a
+    missing or wrong value: the message says which; do not retry as is), PERMISSION_DENIED,
+    DB_ERROR with retryable true (retry after a moment).
+    """
+    user = acting_user(ctx)
+    require_perm(user, "jobs.change_job")
+    try:
+        run = bulk_runs.draft_bulk_run(
+            actor=user,
+            origin=JobEvent.Origin.MCP,
+            action=action,
+            query=filter,
+            job_ids=job_ids,
+            status=status or "",
+            priority=priority,
+            printer=printer,
+            reason=reason,
+        )
+    except bulk_runs.BulkRunRefused as refused:
+        raise ToolFailure(
+            bulk.VALIDATION_ERROR, str(refused), errors={"request": refused.messages}
+        ) from None
+    bulk_runs.start_bulk_run(run)
+    return bulk_run_out(run)
+
+
+@toolbox.tool(title="Read a bulk run: progress and report", annotations=READ_ONLY)
+def get_bulk_run(ctx: Context, id: int) -> BulkRunOut:
+    """A bulk run started by start_bulk_run (or on the list page, the command or the API):
+    `status` (pending, processing, completed, failed, cancelled), `total_count` (the jobs
+    selected, known once the run has noted them), `processed_count`, `changed_count`,
+    `skipped_count`, `skipped_by_reason` ({reason: count}), `progress` (percent),
+    `rows_per_second`, `eta_seconds`, and `failure_message` when it failed. Poll it every few
+    seconds until the status is completed, failed or cancelled.
+    Errors (isError true): NOT_FOUND, PERMISSION_DENIED, DB_ERROR with retryable true.
+    """
+    require_perm(acting_user(ctx), "jobs.view_job")
+    run = BulkRun.objects.filter(pk=id).first() if 0 < id <= bulk.MAX_ID else None
+    if run is None:
+        raise ToolFailure(NOT_FOUND, f"No bulk run with id {id}.")
+    return bulk_run_out(run)

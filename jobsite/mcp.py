@@ -23,7 +23,8 @@ INSTRUCTIONS = """\
 Jobsite: the jobs of a print floor and their CSV imports. Find jobs with search_jobs (the
 list's search syntax, cursor pages), read one with get_job (its version and history), change
 statuses of up to 100 jobs at once with bulk_update_job_status (all or nothing), edit one job
-with update_job (send the version you read), cancel with cancel_job. Imports: list_imports,
+with update_job (send the version you read), cancel with cancel_job. Any number of jobs a
+filter selects: start_bulk_run, then follow it with get_bulk_run. Imports: list_imports,
 get_import, cancel_import. Every change is recorded in the job's history with origin "mcp"
 and your user. Errors come back with isError and {"error": {"code", "message", "retryable"}}:
 retry only when retryable is true."""
