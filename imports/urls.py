@@ -10,4 +10,5 @@ urlpatterns = [
     path("<uuid:pk>/cancel/", views.import_cancel, name="cancel"),
     path("<uuid:pk>/cancel/confirm/", views.import_cancel_confirm, name="cancel_confirm"),
     path("<uuid:pk>/errors.csv", views.import_errors_csv, name="errors_csv"),
+    path("<uuid:pk>/original/", views.import_original, name="original"),
 ]

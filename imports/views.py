@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -25,6 +25,7 @@ from jobs.csv_safety import formula_safe_csv_lines
 
 LIST_PAGE_SIZE = 25
 ERRORS_PAGE_SIZE = 50
+LIVE_ERRORS = 10  # row errors the progress section shows while the import runs
 ERROR_CSV_HEADER = ("row", "field", "error_type", "message", "raw_data")
 
 
@@ -119,6 +120,14 @@ def detail_context(request: HttpRequest, import_job: ImportJob, **extra: Any) ->
     }
 
 
+def live_context(request: HttpRequest, import_job: ImportJob, **extra: Any) -> dict[str, Any]:
+    """What the progress section shows: while the import runs, its first stored row errors."""
+    first_errors: Any = ()
+    if not import_job.is_finished and import_job.error_count:
+        first_errors = import_job.errors.order_by("row", "id")[:LIVE_ERRORS]
+    return detail_context(request, import_job, first_errors=first_errors, **extra)
+
+
 def error_page(request: HttpRequest, import_job: ImportJob) -> Any:
     errors = import_job.errors.order_by("row", "id")
     return Paginator(errors, ERRORS_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -126,7 +135,7 @@ def error_page(request: HttpRequest, import_job: ImportJob) -> Any:
 
 def render_import_body(request: HttpRequest, import_job: ImportJob) -> TemplateResponse:
     """The live section and the error table, to replace #import-body in place."""
-    context = detail_context(request, import_job, error_page=error_page(request, import_job))
+    context = live_context(request, import_job, error_page=error_page(request, import_job))
     response = TemplateResponse(request, "imports/import_detail.html#body", context)
     return reswap(retarget(response, "#import-body"), "outerHTML")
 
@@ -150,12 +159,12 @@ def import_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
             response = render_import_body(request, import_job)
         else:
             response = TemplateResponse(
-                request, "imports/import_detail.html#live", detail_context(request, import_job)
+                request, "imports/import_detail.html#live", live_context(request, import_job)
             )
         if import_job.is_finished:
             response.status_code = HTMX_STOP_POLLING
         return response
-    context = detail_context(request, import_job, error_page=error_page(request, import_job))
+    context = live_context(request, import_job, error_page=error_page(request, import_job))
     return TemplateResponse(request, "imports/import_detail.html", context)
 
 
@@ -251,3 +260,18 @@ def import_errors_csv(request: HttpRequest, pk: UUID) -> StreamingHttpResponse:
     import_job = get_import_for(request, pk)
     stem = PurePath(import_job.original_filename).stem or "import"
     return error_csv_response(import_job, f"{stem}-errors.csv")
+
+
+@require_GET
+@login_required
+def import_original(request: HttpRequest, pk: UUID) -> FileResponse:
+    """The file as it was uploaded, under its original name, for those who may see the import."""
+    import_job = get_import_for(request, pk)
+    if not import_job.file or not import_job.file.storage.exists(import_job.file.name):
+        raise Http404("The uploaded file is no longer stored.")
+    return FileResponse(
+        import_job.file.open("rb"),
+        as_attachment=True,
+        filename=import_job.original_filename,
+        content_type="text/csv",
+    )

@@ -1,0 +1,60 @@
+"""The import's page in a browser: row errors show while the import runs, the breadcrumbs
+have separators, the uploaded file downloads under its own name, and the jobs of the import
+are one click away."""
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from jobsite.tests.browser.test_imports import (
+    FINISH_MS,
+    import_id,
+    import_state,
+    upload,
+    write_jobs_csv,
+)
+
+pytestmark = pytest.mark.browser
+
+SEPARATOR = """() => getComputedStyle(
+  document.querySelector("nav[aria-label=breadcrumb] li:first-child"), "::after"
+).content"""
+
+
+def test_errors_while_running_download_breadcrumbs_and_jobs_link(
+    page: Page, live_app, tmp_path: Path, screenshot
+) -> None:
+    path = write_jobs_csv(tmp_path / "e2e-page.csv", 200_000, "PGE")
+    upload(page, path)
+    pk = import_id(page)
+
+    # Record 10 (spreadsheet row 11) is bad: it shows while the import is still processing.
+    live_errors = page.locator("#import-live .live-errors")
+    expect(live_errors.locator("tbody tr").first.locator("td").first).to_have_text(
+        "11", timeout=FINISH_MS
+    )
+    expect(live_errors.locator("tbody tr").first.locator("td").nth(1)).to_have_text("printer")
+    expect(page.locator("#import-live .badge")).to_have_text("Processing")
+    screenshot(page, "import-errors-while-running")
+
+    # The breadcrumb's separator (Pico draws it after every item but the last).
+    assert page.evaluate(SEPARATOR) not in ("", "none", "normal")
+
+    # The uploaded file, as it was, under its own name.
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download the uploaded file").click()
+    download = download_info.value
+    assert download.suggested_filename == "e2e-page.csv"
+    assert Path(download.path()).read_bytes() == path.read_bytes()
+
+    # Stop it, then open its jobs.
+    page.get_by_role("button", name="Cancel import…").click()
+    page.locator("#modal").get_by_role("button", name="Cancel import", exact=True).click()
+    expect(page.locator("#import-live .badge")).to_have_text("Cancelled", timeout=FINISH_MS)
+    created = import_state(live_app, pk)["created"]
+    assert created > 0
+    page.get_by_role("link", name="Jobs of this import").click()
+    page.wait_for_url(re.compile(rf"/jobs/\?import={pk}$"))
+    expect(page.locator(".result-count")).to_contain_text(f"{created:,} job")
