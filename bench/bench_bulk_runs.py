@@ -1,0 +1,194 @@
+"""A bulk run at scale (not a test): `.venv/bin/python bench/bench_bulk_runs.py [--rows N]
+[--db sqlite|postgresql]`.
+
+On a throwaway database of each kind (SQLite file, WAL, the embedded default; PostgreSQL when
+it answers) with production settings, it writes N matching jobs (pending, default 1,000,000)
+and N/10 others (running), starts a real `manage.py qcluster`, and starts a bulk run "set
+priority to 5" on the filter `status=pending`, as the list page would. While the run goes on
+it requests the jobs list page (/jobs/, full middleware, view and template, through Django's
+test client) as a logged-in user, and it asked for the same page idle before. Prints, per
+database: the run's rate (rows/s: jobs done over the run's time, the snapshot of the
+selection included), the longest write transaction of the run (from the worker's DEBUG lines
+`transaction_ms=`, commit included; goal < 300 ms), and the list page's median and p95 idle
+and during the run. Goals (docs/bulk-runs.md, "Performance"): >= 20,000 rows/s, < 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import harness  # noqa: E402  (Django on a throwaway database)
+
+CHUNK = 100_000
+TRANSACTION_MS = re.compile(r"bulk run (batch|snapshot step):.*?transaction_ms=([\d.]+)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="matching jobs")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), action="append")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        harness.print_result(measure(args.db[0], args.rows))
+        return
+    results = {}
+    for db in args.db or ["sqlite", "postgresql"]:
+        if db == "postgresql" and (why := harness.postgres_reachable()):
+            print(f"PostgreSQL skipped: {why}")
+            continue
+        print(f"{db}: {args.rows:,} matching jobs …", file=sys.stderr)
+        results[db] = harness.run_child(__file__, "--db", db, "--rows", str(args.rows), "--child")
+    print(
+        f"Bulk run: set priority to 5 on {args.rows:,} matching jobs (of {args.rows * 11 // 10:,})"
+    )
+    print(f"load average at the end: {harness.load_average()}")
+    for db, r in results.items():
+        print(f"\n{db}:")
+        print(
+            f"  run: {r['status']}, {r['changed']:,} changed in {r['seconds']:.1f} s "
+            f"= {r['rows_per_second']:,.0f} rows/s (goal >= 20,000)"
+        )
+        print(
+            f"  longest write transaction: {r['longest_ms']:.0f} ms "
+            f"({r['transactions']} transactions, median {r['median_ms']:.0f} ms; goal < 300 ms)"
+        )
+        print(f"  /jobs/ idle:           {r['idle']}")
+        print(f"  /jobs/ during the run: {r['during']}")
+
+
+def percentiles(samples: list[float]) -> str:
+    if not samples:
+        return "no request finished while the run went on"
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return (
+        f"n={len(ordered)}  median {statistics.median(ordered) * 1000:.0f} ms  "
+        f"p95 {p95 * 1000:.0f} ms  max {ordered[-1] * 1000:.0f} ms"
+    )
+
+
+def measure(db: str, rows: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="jobsite-bench-bulk-"))
+    try:
+        if db == "postgresql":
+            with harness.throwaway_postgres("bench_bulk") as url:
+                return _measure(work, rows, url)
+        return _measure(work, rows, "")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(work: Path, rows: int, database_url: str) -> dict:
+    import os
+
+    os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "false"
+    (work / "staticfiles").mkdir()
+    harness.setup_django(work, database_url)
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+    from django.test import Client
+
+    from jobs.bulk_runs import draft_bulk_run, start_bulk_run
+    from jobs.models import BulkRun
+    from jobsite.testing import qcluster
+
+    call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
+    admin = User.objects.create_superuser("bench", password="pw-bench")
+    started = time.perf_counter()
+    write_jobs(rows, status="pending")
+    write_jobs(rows // 10, status="running")
+    print(f"  jobs written in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+    client = Client()
+    client.force_login(admin)
+
+    def get_list() -> float:
+        began = time.perf_counter()
+        response = client.get("/jobs/")
+        elapsed = time.perf_counter() - began
+        assert response.status_code == 200, response.status_code
+        return elapsed
+
+    cluster = qcluster.Cluster(qcluster.environment(LOG_LEVEL="DEBUG", Q_WORKERS="1"), work)
+    try:
+        cluster.wait_until_up()
+        get_list()  # warm up
+        idle = [get_list() for _ in range(20)]
+        run = start_bulk_run(
+            draft_bulk_run(
+                actor=admin, origin="ui", action="set_priority", priority=5, query="status=pending"
+            )
+        )
+        during: list[float] = []
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            run.refresh_from_db()
+            if run.is_finished:
+                break
+            if run.status == "processing":
+                during.append(get_list())
+            time.sleep(0.2)
+        run = BulkRun.objects.get(pk=run.pk)
+        log = cluster.nodes[0].log()
+    finally:
+        cluster.stop()
+    durations = [float(ms) for _, ms in TRANSACTION_MS.findall(log)]
+    return {
+        "status": run.status,
+        "changed": run.changed_count,
+        "seconds": run.elapsed_seconds or 0.0,
+        "rows_per_second": run.rows_per_second or 0.0,
+        "longest_ms": max(durations, default=0.0),
+        "median_ms": statistics.median(durations) if durations else 0.0,
+        "transactions": len(durations),
+        "idle": percentiles(idle),
+        "during": percentiles(during),
+    }
+
+
+def write_jobs(count: int, *, status: str) -> None:
+    """`count` jobs in one statement per CHUNK, generated by the database itself."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    now = timezone.now()
+    columns = (
+        "name, status, priority, is_business, customer_name, notes, file_name, created_at, "
+        "updated_at, version, cancellation_reason"
+    )
+    values = (
+        "'Bench job ' || n, %s, 0, false, 'Customer ' || (n %% 1000), '', "
+        "'part-' || n || '.gcode', %s, %s, 1, ''"
+    )
+    for first in range(1, count + 1, CHUNK):
+        last = min(first + CHUNK - 1, count)
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"INSERT INTO jobs_job ({columns}) SELECT {values} "
+                    "FROM generate_series(%s, %s) AS n",
+                    [status, now, now, first, last],
+                )
+            else:
+                stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+                cursor.execute(
+                    "WITH RECURSIVE seq(n) AS (SELECT %s UNION ALL SELECT n + 1 FROM seq "
+                    f"WHERE n < %s) INSERT INTO jobs_job ({columns}) SELECT {values} FROM seq",
+                    [first, last, status, stamp, stamp],
+                )
+
+
+if __name__ == "__main__":
+    main()
