@@ -1,7 +1,13 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from imports.intake import UploadInfo, UploadRejected, find_duplicate, inspect_upload
+from imports.intake import (
+    UploadInfo,
+    UploadRejected,
+    find_duplicate,
+    held_upload,
+    inspect_upload,
+)
 from imports.models import ImportJob, ImportStatus, OnError, OnExisting
 from jobs.validation import clean_text
 
@@ -18,6 +24,7 @@ class UploadForm(forms.Form):
 
     file = forms.FileField(
         label="CSV file",
+        required=False,  # "Import anyway" may send the held upload instead (clean_file)
         help_text="A header row, then one job a row. A name column is required.",
         allow_empty_file=True,  # the intake says why an empty file cannot be imported
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
@@ -37,11 +44,16 @@ class UploadForm(forms.Form):
     # The SHA-256 of the file the user agreed to import again: set by the "Import anyway"
     # button, so it confirms that file only, not whatever file is chosen next.
     import_anyway = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    # The signed token of the upload kept server-side after the duplicate warning, so
+    # "Import anyway" works without choosing the file again (imports.intake.hold_upload).
+    held = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: object, user: object = None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
+        self.user = user
         self.upload_info: UploadInfo | None = None
         self.duplicate: ImportJob | None = None
+        self.held_token = ""  # set when the file is the held upload, or once it is held
 
     @classmethod
     def unreadable(cls, exception: Exception) -> "UploadForm":
@@ -61,7 +73,19 @@ class UploadForm(forms.Form):
         return form
 
     def clean_file(self) -> object:
-        file = self.cleaned_data["file"]
+        file = self.cleaned_data.get("file")
+        if not file:
+            token = self.data.get("held", "")
+            file = held_upload(token, user=self.user) if token else None
+            if file is None and token:
+                raise ValidationError(
+                    "The file you uploaded is no longer kept (it is removed after an hour). "
+                    "Choose it again.",
+                    code="held_expired",
+                )
+            if file is None:
+                raise ValidationError("Choose a CSV file to upload.", code="required")
+            self.held_token = token
         try:
             self.upload_info = inspect_upload(file)
         except UploadRejected as exc:
@@ -75,8 +99,8 @@ class UploadForm(forms.Form):
             self.duplicate = find_duplicate(info.file_hash)
             if self.duplicate is not None:
                 raise ValidationError(
-                    "This file was imported before. Choose it again and press "
-                    "“Import anyway” to import it a second time.",
+                    "This file was imported before. Press “Import anyway” to import it "
+                    "a second time.",
                     code="duplicate",
                 )
         return cleaned

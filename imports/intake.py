@@ -14,11 +14,16 @@ import hashlib
 import logging
 import os
 import re
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
+from django.core import signing
 from django.core.files import File
+from django.core.files.storage import Storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -273,6 +278,79 @@ def enqueue_or_log(import_job: ImportJob) -> None:
             import_job.pk,
             extra={"import_id": str(import_job.pk)},
         )
+
+
+# "Import anyway" (docs/csv-import.md, "Duplicate files"): an upload found to be a duplicate
+# is kept here, named by a signed token in the form, so the user need not choose it again.
+# Unused ones are removed after HELD_UPLOAD_MAX_AGE (imports/retention.py, and whenever
+# another upload is held).
+HELD_UPLOADS_FOLDER = "held-uploads"
+HELD_UPLOAD_MAX_AGE = timedelta(hours=1)
+HELD_UPLOAD_SALT = "imports.held-upload"
+
+
+def upload_storage() -> Storage:
+    return ImportJob._meta.get_field("file").storage
+
+
+def hold_upload(file: IO[bytes] | File, *, user: Any) -> str:
+    """Keep a checked upload for an hour; the token names it, for this user only."""
+    storage = upload_storage()
+    remove_expired_held_uploads(storage, timezone.now())
+    original = safe_upload_name(os.path.basename(getattr(file, "name", "") or "")) or "upload.csv"
+    _rewind(file)
+    name = storage.save(f"{HELD_UPLOADS_FOLDER}/{uuid.uuid4().hex}.csv", File(file))
+    return signing.dumps(
+        {"name": name, "original": original, "user": user.pk}, salt=HELD_UPLOAD_SALT
+    )
+
+
+def held_upload(token: str, *, user: Any) -> File | None:
+    """The upload `token` names, open, under its original name; None when the token is not
+    this user's, was tampered with, or the file is older than an hour or gone."""
+    try:
+        held = signing.loads(
+            token, salt=HELD_UPLOAD_SALT, max_age=HELD_UPLOAD_MAX_AGE.total_seconds()
+        )
+    except signing.BadSignature:  # SignatureExpired included
+        return None
+    name = held.get("name", "")
+    if held.get("user") != user.pk or not name.startswith(f"{HELD_UPLOADS_FOLDER}/"):
+        return None
+    storage = upload_storage()
+    try:
+        return File(storage.open(name, "rb"), name=held.get("original") or "upload.csv")
+    except FileNotFoundError:
+        return None
+
+
+def release_held_upload(token: str) -> None:
+    """Remove a held upload once imported (the token was checked by held_upload)."""
+    name = signing.loads(token, salt=HELD_UPLOAD_SALT)["name"]
+    upload_storage().delete(name)
+
+
+def expired_held_uploads(storage: Storage, now: datetime) -> Iterator[str]:
+    try:
+        _, names = storage.listdir(HELD_UPLOADS_FOLDER)
+    except FileNotFoundError:
+        return
+    for name in names:
+        path = f"{HELD_UPLOADS_FOLDER}/{name}"
+        try:
+            modified = storage.get_modified_time(path)
+        except FileNotFoundError:  # removed meanwhile
+            continue
+        if modified < now - HELD_UPLOAD_MAX_AGE:
+            yield path
+
+
+def remove_expired_held_uploads(storage: Storage, now: datetime) -> int:
+    removed = 0
+    for path in expired_held_uploads(storage, now):
+        storage.delete(path)
+        removed += 1
+    return removed
 
 
 def _rewind(file: Any) -> None:

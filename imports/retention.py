@@ -23,6 +23,7 @@ from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 from django_q.models import Schedule
 
+from imports.intake import expired_held_uploads
 from imports.models import (
     TERMINAL_STATUSES,
     ImportErrorRecord,
@@ -56,6 +57,7 @@ class CleanupResult:
     events: int = 0
     files: int = 0
     orphan_files: int = 0
+    held_uploads: int = 0
     jobs_detached: int = 0
     oldest_completed_at: datetime | None = None
     newest_completed_at: datetime | None = None
@@ -108,6 +110,11 @@ def cleanup_imports(
         if not dry_run:
             storage.delete(name)
         result.orphan_files += 1
+    # Uploads kept for "Import anyway" and not used within the hour.
+    for name in expired_held_uploads(storage, now):
+        if not dry_run:
+            storage.delete(name)
+        result.held_uploads += 1
     result.duration_seconds = time.monotonic() - started
     _log(result)
     return result
@@ -231,6 +238,7 @@ def _log(result: CleanupResult) -> None:
         "events": result.events,
         "files": result.files,
         "orphan_files": result.orphan_files,
+        "held_uploads": result.held_uploads,
         "jobs_detached": result.jobs_detached,
         "oldest_completed_at": _iso(result.oldest_completed_at),
         "newest_completed_at": _iso(result.newest_completed_at),

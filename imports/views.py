@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget, trigger_client_event
 
 from imports.forms import ImportCancelForm, ImportListFilterForm, UploadForm
-from imports.intake import create_import
+from imports.intake import create_import, hold_upload, release_held_upload
 from imports.models import ImportJob, ImportNotCancellable, ImportStatus
 from jobs.csv_safety import formula_safe_csv_lines
 
@@ -95,19 +95,26 @@ def import_new(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("imports.add_importjob"):
         raise PermissionDenied("imports.add_importjob")
     if request.method == "POST":
-        form = UploadForm(request.POST, request.FILES)
+        form = UploadForm(request.POST, request.FILES, user=request.user)
         if form.is_valid():
             assert form.upload_info is not None  # set by a valid clean_file
-            import_job = create_import(
-                form.cleaned_data["file"],
-                form.upload_info,
-                user=request.user,
-                on_error=form.cleaned_data["on_error"],
-                on_existing=form.cleaned_data["on_existing"],
-            )
+            file = form.cleaned_data["file"]
+            with file:
+                import_job = create_import(
+                    file,
+                    form.upload_info,
+                    user=request.user,
+                    on_error=form.cleaned_data["on_error"],
+                    on_existing=form.cleaned_data["on_existing"],
+                )
+            if form.held_token:
+                release_held_upload(form.held_token)
             return redirect(import_job)
+        if form.duplicate is not None and not form.held_token:
+            # Keep the checked file, so "Import anyway" need not send it again.
+            form.held_token = hold_upload(form.cleaned_data["file"], user=request.user)
     else:
-        form = UploadForm()
+        form = UploadForm(user=request.user)
     context = {"form": form, "max_upload_mb": settings.IMPORT_MAX_UPLOAD_MB}
     return TemplateResponse(request, "imports/import_new.html", context)
 

@@ -58,3 +58,27 @@ def test_errors_while_running_download_breadcrumbs_and_jobs_link(
     page.get_by_role("link", name="Jobs of this import").click()
     page.wait_for_url(re.compile(rf"/jobs/\?import={pk}$"))
     expect(page.locator(".result-count")).to_contain_text(f"{created:,} job")
+
+
+def test_import_anyway_without_choosing_the_file_again(
+    page: Page, live_app, tmp_path: Path, screenshot
+) -> None:
+    path = write_jobs_csv(tmp_path / "e2e-twice.csv", 20, f"TWC{tmp_path.name[-6:]}")
+    upload(page, path)
+    first = import_id(page)
+    expect(page.locator("#import-live .badge")).to_have_text("Completed", timeout=FINISH_MS)
+
+    upload(page, path)
+    warning = page.get_by_role("alert").filter(has_text="This file was imported before")
+    expect(warning).to_be_visible()
+    screenshot(page, "import-duplicate-warning")
+    assert page.get_by_label("Another CSV file (optional)").input_value() == ""
+    page.get_by_role("button", name="Import anyway").click()  # no file chosen this time
+
+    second = import_id(page)
+    assert second != first
+    expect(page.locator("h1")).to_have_text("e2e-twice.csv")
+    expect(page.locator("#import-live .badge")).to_have_text("Completed", timeout=FINISH_MS)
+    # The same file, read in full from the kept copy.
+    assert import_state(live_app, second)["processed"] == 20
+    assert import_state(live_app, second)["status"] == "completed"
