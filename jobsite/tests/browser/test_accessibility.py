@@ -2,13 +2,14 @@
 the dark colour scheme: no serious or critical violation. A screenshot of each lands in
 test-artifacts/screenshots/ as <page>-desktop.png, <page>-phone.png and <page>-dark.png."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from jobsite.tests.browser.axe import assert_no_serious_violations, axe_context
 from jobsite.tests.browser.conftest import close_checking_csp, log_in, new_context
+from jobsite.tests.browser.test_imports import import_id, upload, write_jobs_csv
 
 pytestmark = pytest.mark.browser
 
@@ -40,7 +41,28 @@ def site(browser, live_app, tmp_path_factory) -> dict:
     context.storage_state(path=state)
     close_checking_csp(context)
     job_id = live_app.shell("from jobs.models import Job; print(Job.objects.order_by('pk')[0].pk)")
-    return {"state": state, "import_url": import_url, "job_id": job_id.splitlines()[-1]}
+    return {
+        "state": state,
+        "import_url": import_url,
+        "import_csv": str(csv_path),
+        "job_id": job_id.splitlines()[-1],
+    }
+
+
+@pytest.fixture(scope="module")
+def running_import(browser, live_app, site, tmp_path_factory) -> Iterator[str]:
+    """The page of a large import that is still running (cancelled when the module ends)."""
+    path = write_jobs_csv(tmp_path_factory.mktemp("a11y-big") / "a11y-big.csv", 200_000, "A11Y")
+    context = new_context(browser, live_app, storage_state=site["state"])
+    page = context.new_page()
+    upload(page, path)
+    pk = import_id(page)
+    close_checking_csp(context)
+    yield f"/imports/{pk}/"
+    live_app.shell(
+        "from imports.models import ImportJob; "
+        f"i = ImportJob.objects.get(pk='{pk}'); i.can_cancel and i.request_cancel(actor=None)"
+    )
 
 
 def open_edit_dialog(page: Page, site: dict) -> None:
@@ -51,6 +73,19 @@ def open_edit_dialog(page: Page, site: dict) -> None:
     page.keyboard.press("Enter")
     expect(page.locator("#modal")).to_be_visible()
     expect(page.locator("#modal form")).to_be_visible()
+
+
+def open_cancel_dialog(page: Page, site: dict) -> None:
+    page.goto(site["running_import"])
+    page.get_by_role("button", name="Cancel import…").click()
+    expect(page.locator("#modal form")).to_be_visible()
+
+
+def upload_duplicate(page: Page, site: dict) -> None:
+    page.goto("/imports/new/")
+    page.get_by_label("CSV file").set_input_files(site["import_csv"])
+    page.get_by_role("button", name="Upload and import").click()
+    expect(page.get_by_role("button", name="Import anyway")).to_be_visible()
 
 
 def open_api_docs(page: Page, site: dict) -> None:
@@ -72,7 +107,9 @@ PAGES: dict[str, Callable[[Page, dict], None]] = {
     "job-edit-dialog": open_edit_dialog,
     "imports-list": go("/imports/"),
     "import-new": go("/imports/new/"),
+    "import-duplicate-warning": upload_duplicate,
     "import-detail": lambda page, site: page.goto(site["import_url"]),
+    "import-cancel-dialog": open_cancel_dialog,
     "cluster": go("/cluster/"),
     "api-tokens": go("/account/tokens/"),
     "api-docs": open_api_docs,
@@ -107,8 +144,10 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "view"), CASES)
 def test_page_has_no_serious_axe_violation(
-    browser, live_app, site: dict, name: str, view: str, screenshot
+    browser, live_app, site: dict, name: str, view: str, screenshot, request
 ) -> None:
+    if name == "import-cancel-dialog":
+        site = {**site, "running_import": request.getfixturevalue("running_import")}
     options = dict(VIEWS[view])
     if name != "login":
         options["storage_state"] = site["state"]
