@@ -7,13 +7,19 @@ auth) beside an anchor run in the same process and the same server: a Django RES
 ModelViewSet over the same model, with the same filters (jobs.filters.JobFilter through
 DRF's DjangoFilterBackend), the same token check, and DRF's own CursorPagination.
 
+A third line, the floor, is a bare Django view (no framework) doing the list's unavoidable
+work the API's way: the same token check, ModelBackend's permission check, the page's
+queries (jobs.paging.paginate walking the sort's index for the keys, then jobs.api.job_rows)
+and json.dumps. It shows what is left of a request once no framework does anything.
+
 1. In-process (Django's test Client, production settings): the median server time of
    --repeat requests after a warm-up, for the list (first page, filtered, a cursor page past
-   10,000), one job, a PATCH, and a bulk change of 100 jobs; the list cases also for DRF.
+   10,000), one job, a PATCH, and a bulk change of 100 jobs; the list cases also for DRF
+   and the floor.
 2. Under load: gunicorn with 4 workers, --seconds (default 20) per case of a load generator
    (Debian's `wrk` when installed, else a bounded Python client of 8 keep-alive threads) on
-   the list's first page and a filtered page, API and DRF (after 3 s of warm-up each):
-   requests/s, p50 and p99.
+   the list's first page and a filtered page, API, DRF and floor (after 3 s of warm-up
+   each): requests/s, p50 and p99.
 
 Goal: at least 2x DRF's requests/s on the list; p99 under load reported. The rate limit is
 raised and both sides use a local-memory cache, so neither measures the throttle's cache.
