@@ -450,12 +450,26 @@ class BulkRunner(Runner):
                 counts.update(skip.reason for skip in skips)
                 progress["skip_counts"] = dict(counts)  # a new dict: a failed step restores
 
+    def end(self, status: str, message: str, *, actor: Any = None, **fields: Any) -> bool:
+        ended = super().end(status, message, actor=actor, **fields)
+        if ended:
+            forget_selection(self.run)
+        return ended
+
     def summary(self) -> str:
         p = self.progress
         return (
             f"{p['processed_count']} jobs: {p['changed_count']} changed, "
             f"{p['skipped_count']} skipped."
         )
+
+
+def forget_selection(run: BulkRun) -> None:
+    """Delete the noted selection of a run that ended (the report keeps the counts and the
+    skipped jobs), in short statements of SNAPSHOT_RANGE ids."""
+    items = BulkRunItem.objects.filter(run=run)
+    for low in range(0, run.max_job_id, SNAPSHOT_RANGE):
+        items.filter(job_id__gt=low, job_id__lte=low + SNAPSHOT_RANGE).delete()
 
 
 def locked_jobs(action: str) -> QuerySet[Job]:

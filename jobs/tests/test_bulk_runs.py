@@ -387,7 +387,16 @@ def test_stalled_runs_are_reenqueued(editor: User, task_queue: Any) -> None:
 def test_snapshot_items_are_noted_in_steps(editor: User, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bulk_runs, "SNAPSHOT_RANGE", 2)
     make_jobs(5)
-    run = finished(start(editor, action="set_priority", priority=1))
-    assert run.total_count == 5
-    assert BulkRunItem.objects.filter(run=run).count() == 5
+    run = start(editor, action="set_priority", priority=1)
+    noted = []
+    original = BulkRunner.write_batch
+
+    def count_noted(self: BulkRunner, ids: list[int]) -> None:
+        noted.append(BulkRunItem.objects.filter(run=run).count())
+        original(self, ids)
+
+    monkeypatch.setattr(BulkRunner, "write_batch", count_noted)
+    run = finished(run)
+    assert (run.total_count, noted) == (5, [5])
     assert run.version >= 5  # three snapshot steps and one batch, each a version bump
+    assert not BulkRunItem.objects.filter(run=run).exists()  # forgotten once the run ended
