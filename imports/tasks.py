@@ -22,4 +22,5 @@ def cleanup_imports_task(actor: str = "schedule") -> dict:
         "events": result.events,
         "files": result.files,
         "orphan_files": result.orphan_files,
+        "held_uploads": result.held_uploads,
     }

@@ -1,7 +1,10 @@
 """manage.py cleanup_imports [--days N] [--include-failed] [--dry-run]."""
 
+import io
+import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -9,9 +12,12 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.models import User
+from django.core.files import File
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from imports import intake
 from imports.models import ErrorType, ImportErrorRecord, ImportJob, ImportStatus
 
 
@@ -114,3 +120,15 @@ def test_bad_days_from_the_shell_has_no_traceback() -> None:
     assert completed.returncode == 1
     assert "--days must be 0 or more, not -5." in completed.stderr
     assert "Traceback" not in completed.stderr + completed.stdout
+
+
+@pytest.mark.django_db
+def test_counts_the_unused_held_uploads_it_removes() -> None:
+    user = User.objects.create_user("uploader")
+    intake.hold_upload(File(io.BytesIO(b"name\nA\n"), name="jobs.csv"), user=user)
+    (held,) = (Path(django_settings.MEDIA_ROOT) / intake.HELD_UPLOADS_FOLDER).iterdir()
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(held, (two_hours_ago, two_hours_ago))
+
+    assert "Held uploads:   1" in run()
+    assert not held.exists()

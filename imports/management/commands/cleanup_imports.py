@@ -65,6 +65,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Events:         {result.events}")
         self.stdout.write(f"Stored files:   {result.files}")
         self.stdout.write(f"Orphaned files: {result.orphan_files}")
+        self.stdout.write(f"Held uploads:   {result.held_uploads}")
         self.stdout.write(f"Jobs detached (kept): {result.jobs_detached}")
         if result.oldest_completed_at:
             self.stdout.write(f"Oldest completed: {result.oldest_completed_at:%Y-%m-%d %H:%M} UTC")
