@@ -58,9 +58,11 @@ class JobOrdering(django_filters.OrderingFilter):
 
 
 def _date_range(label: str) -> django_filters.DateFromToRangeFilter:
-    return django_filters.DateFromToRangeFilter(
-        label=label, widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"})
-    )
+    widget = django_filters.widgets.DateRangeWidget(attrs={"type": "date"})
+    # The page shows one legend for the pair; each input still needs a name of its own.
+    for end, input_widget in zip(("from", "to"), widget.widgets, strict=True):
+        input_widget.attrs["aria-label"] = f"{label} {end}"
+    return django_filters.DateFromToRangeFilter(label=label, widget=widget)
 
 
 class JobFilter(django_filters.FilterSet):
