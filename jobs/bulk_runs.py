@@ -57,6 +57,8 @@ NO_LONGER_MATCHES = "No longer matches the filter."
 # Job ids looked at by one snapshot step.
 SNAPSHOT_RANGE = 20_000
 SAMPLE_SIZE = 10
+# Jobs a run may name by id; more are selected by a filter.
+MAX_JOB_IDS = 10_000
 SKIPPED_CSV_HEADER = ("job_id", "name", "status", "reason")
 RESUME_SCHEDULE_NAME = "jobs-bulk-runs-resume-stalled"
 UNEXPECTED_FAILURE = (
@@ -176,6 +178,11 @@ def _ids(values: Iterable[Any]) -> list[int]:
         ids.add(int(text))
     if not ids:
         raise BulkRunRefused("Select at least one job first.")
+    if len(ids) > MAX_JOB_IDS:
+        raise BulkRunRefused(
+            f"{len(ids):,} jobs named by id; at most {MAX_JOB_IDS:,} are. Select them by a "
+            "filter instead (“Select all matching”)."
+        )
     return sorted(ids)
 
 

@@ -242,6 +242,7 @@ def test_bad_requests_are_refused_with_a_reason(editor: User) -> None:
     assert "priority:" in refused(action="cancel", query="q=priority:high")
     assert "not a job id" in refused(action="cancel", job_ids=["1", "x"])
     assert "Select at least one job" in refused(action="cancel", job_ids=[])
+    assert "at most 10,000 are" in refused(action="cancel", job_ids=range(1, 10_002))
     assert not BulkRun.objects.exists()
 
 
