@@ -13,15 +13,15 @@ from django.utils import timezone
 from imports.signals import import_status_changed
 from jobs.runs import (
     FINISHED_STATUSES,
+    RUN_EVENT_MESSAGE_MAX,
     BackgroundRun,
+    RunEvent,
     RunNotCancellable,
     RunStatus,
     actor_label,
 )
 
 logger = logging.getLogger("imports")
-
-EVENT_MESSAGE_MAX = 500
 
 
 # An import's statuses are those of every background run.
@@ -177,7 +177,7 @@ class ImportJob(BackgroundRun):
             old_status=old_status,
             new_status=new_status,
             actor=actor,
-            message=message[:EVENT_MESSAGE_MAX],
+            message=message[:RUN_EVENT_MESSAGE_MAX],
             created_at=at,
         )
 
@@ -242,18 +242,8 @@ class ImportErrorRecord(models.Model):
         return f"Row {self.row}: {self.message}"
 
 
-class ImportEvent(models.Model):
+class ImportEvent(RunEvent):
     import_job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="events")
-    old_status = models.CharField(max_length=20, blank=True, default="")
-    new_status = models.CharField(max_length=20, choices=ImportStatus.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    message = models.CharField(max_length=EVENT_MESSAGE_MAX, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["created_at", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.old_status or '∅'} → {self.new_status}"
+    class Meta(RunEvent.Meta):
+        pass

@@ -10,7 +10,7 @@ from django.db.models import BooleanField, F, Func, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.runs import BackgroundRun, RunStatus, actor_label
+from jobs.runs import RUN_EVENT_MESSAGE_MAX, BackgroundRun, RunEvent, RunStatus, actor_label
 from jobs.status import (
     InvalidTransition,
     JobStatus,
@@ -430,9 +430,6 @@ class BulkAction(models.TextChoices):
     RETRY_FAILED = "retry_failed", "Retry failed"
 
 
-BULK_EVENT_MESSAGE_MAX = 500
-
-
 class BulkRun(BackgroundRun):
     """One action applied to every job of a selection, in batches on the cluster.
 
@@ -563,7 +560,7 @@ class BulkRun(BackgroundRun):
             old_status=old_status,
             new_status=new_status,
             actor=actor,
-            message=message[:BULK_EVENT_MESSAGE_MAX],
+            message=message[:RUN_EVENT_MESSAGE_MAX],
             created_at=at,
         )
 
@@ -613,23 +610,13 @@ class BulkRunSkip(models.Model):
         return f"Job #{self.job_id}: {self.reason}"
 
 
-class BulkRunEvent(models.Model):
+class BulkRunEvent(RunEvent):
     """The run's history: who started it, its status changes, cancel requests, resumes."""
 
     run = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="events")
-    old_status = models.CharField(max_length=20, blank=True, default="")
-    new_status = models.CharField(max_length=20, choices=RunStatus.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    message = models.CharField(max_length=BULK_EVENT_MESSAGE_MAX, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["created_at", "id"]
-
-    def __str__(self) -> str:
-        return f"{self.old_status or '∅'} → {self.new_status}"
+    class Meta(RunEvent.Meta):
+        pass
 
 
 __all__ = [

@@ -261,6 +261,30 @@ class BackgroundRun(models.Model):
         return True
 
 
+# How much of a message a run's history keeps.
+RUN_EVENT_MESSAGE_MAX = 500
+
+
+class RunEvent(models.Model):
+    """One entry of a run's history (`BackgroundRun.write_event`): a status change, a
+    resume, a cancel request. A concrete history adds the foreign key to its run."""
+
+    old_status = models.CharField(max_length=20, blank=True, default="")
+    new_status = models.CharField(max_length=20, choices=RunStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.CharField(max_length=RUN_EVENT_MESSAGE_MAX, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.old_status or '∅'} → {self.new_status}"
+
+
 def _cancel_message(reason: str, *, requested: bool = False) -> str:
     text = (
         "Cancel requested; the worker stops after the current batch." if requested else "Cancelled."
