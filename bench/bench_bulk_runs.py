@@ -114,12 +114,7 @@ def _measure(work: Path, rows: int, database_url: str) -> dict:
     client = Client()
     client.force_login(admin)
 
-    def get_list() -> float:
-        began = time.perf_counter()
-        response = client.get("/jobs/")
-        elapsed = time.perf_counter() - began
-        assert response.status_code == 200, response.status_code
-        return elapsed
+    get_list = harness.list_page_timer(client)
 
     cluster = qcluster.Cluster(qcluster.environment(LOG_LEVEL="DEBUG", Q_WORKERS="1"), work)
     try:
@@ -131,15 +126,7 @@ def _measure(work: Path, rows: int, database_url: str) -> dict:
                 actor=admin, origin="ui", action="set_priority", priority=5, query="status=pending"
             )
         )
-        during: list[float] = []
-        deadline = time.monotonic() + 3600
-        while time.monotonic() < deadline:
-            run.refresh_from_db()
-            if run.is_finished:
-                break
-            if run.status == "processing":
-                during.append(get_list())
-            time.sleep(0.2)
+        during = harness.sample_while_processing(run, get_list, limit_seconds=3600)
         run = BulkRun.objects.get(pk=run.pk)
         log = cluster.nodes[0].log()
     finally:

@@ -15,7 +15,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,12 +62,7 @@ def main() -> None:
         client = Client()
         client.force_login(admin)
 
-        def get_list() -> float:
-            started = time.perf_counter()
-            response = client.get("/jobs/")
-            elapsed = time.perf_counter() - started
-            assert response.status_code == 200, response.status_code
-            return elapsed
+        get_list = harness.list_page_timer(client)
 
         csv_path = work / "jobs.csv"
         bench_import.generate(csv_path, args.rows)
@@ -78,15 +72,7 @@ def main() -> None:
 
         with csv_path.open("rb") as file:
             import_job = intake.create_import(file, intake.inspect_upload(file), user=admin)
-        during: list[float] = []
-        deadline = time.monotonic() + 1800
-        while time.monotonic() < deadline:
-            import_job.refresh_from_db()
-            if import_job.is_finished:
-                break
-            if import_job.status == "processing":
-                during.append(get_list())
-            time.sleep(0.2)
+        during = harness.sample_while_processing(import_job, get_list, limit_seconds=1800)
         import_job = ImportJob.objects.get(pk=import_job.pk)
         print(f"Import of {args.rows:,} rows on the cluster: {import_job.status}, ", end="")
         print(

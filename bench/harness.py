@@ -11,9 +11,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -96,3 +98,34 @@ def postgres_reachable() -> str:
 
 def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def list_page_timer(client: Any, url: str = "/jobs/") -> Callable[[], float]:
+    """A function that GETs `url` with Django's test `client` and returns the seconds it took
+    (a status other than 200 stops the benchmark)."""
+
+    def get() -> float:
+        started = time.perf_counter()
+        response = client.get(url)
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 200, response.status_code
+        return elapsed
+
+    return get
+
+
+def sample_while_processing(
+    run: Any, measure: Callable[[], float], *, limit_seconds: float, every: float = 0.2
+) -> list[float]:
+    """`measure()` every `every` seconds while `run` (a BackgroundRun row: an import, a bulk
+    run) is processing, until it ends or `limit_seconds` pass; the measures."""
+    measures: list[float] = []
+    deadline = time.monotonic() + limit_seconds
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.is_finished:
+            break
+        if run.status == "processing":
+            measures.append(measure())
+        time.sleep(every)
+    return measures
