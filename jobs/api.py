@@ -603,22 +603,7 @@ def job_events(
 
 
 BULK_BODY = {
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "array",
-                "maxItems": bulk.MAX_ITEMS,
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "integer", "minimum": 1},
-                        "status": {"type": "string", "enum": JobStatus.values},
-                    },
-                    "required": ["id", "status"],
-                },
-            }
-        }
-    },
+    "content": {"application/json": {"schema": bulk.ITEMS_SCHEMA}},
     "required": True,
 }
 
@@ -667,13 +652,8 @@ def _filtered(params: QueryDict) -> tuple[QuerySet, list[Q]]:
     if not params.keys() - {"sort"}:  # the whole list: nothing to read or check
         return Job.objects.all(), []
     filterset = JobFilter(params, queryset=Job.objects.all())
-    if filterset.filter_errors or filterset.search_errors:
-        errors = {
-            name: [str(message) for message in messages]
-            for name, messages in filterset.filter_errors.items()
-        }
-        if filterset.search_errors:
-            errors["q"] = filterset.search_errors
+    if filterset.error_messages:
+        errors = filterset.errors_by_parameter()
         raise ApiError(400, " ".join(filterset.error_messages), errors=errors)
     return filterset.qs, filterset.parts
 

@@ -26,6 +26,20 @@ from jobs.status import STATUS_SIDE_EFFECT_FIELDS, InvalidTransition, JobStatus,
 logger = logging.getLogger(__name__)
 
 MAX_ITEMS = 100
+# A request's JSON Schema, as the API and the MCP tool advertise it (docs/bulk-status.md).
+# Advertised only: bulk_update_status checks requests itself, with the contract's own codes.
+ITEMS_SCHEMA = {
+    "type": "array",
+    "maxItems": MAX_ITEMS,
+    "items": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer", "minimum": 1},
+            "status": {"type": "string", "enum": JobStatus.values},
+        },
+        "required": ["id", "status"],
+    },
+}
 # Larger ids cannot exist (BigAutoField) and would overflow the database driver.
 MAX_ID = 2**63 - 1
 # How long PostgreSQL waits for a row another transaction holds before answering DB_ERROR

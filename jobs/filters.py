@@ -220,6 +220,17 @@ class JobFilter(django_filters.FilterSet):
         """The form's errors on filters; an unknown sort is not one (the default sort holds)."""
         return {name: errors for name, errors in self.errors.items() if name != "sort"}
 
+    def errors_by_parameter(self, *, search: str = "q") -> dict[str, list[str]]:
+        """What cannot be read, by parameter (the search box's under `search`): the details
+        of an API's or a tool's error answer."""
+        errors = {
+            name: [str(message) for message in messages]
+            for name, messages in self.filter_errors.items()
+        }
+        if self.search_errors:
+            errors[search] = self.search_errors
+        return errors
+
     @property
     def error_messages(self) -> list[str]:
         """Every reason the list shows nothing, for the page."""

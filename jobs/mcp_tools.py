@@ -224,17 +224,8 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
 toolbox = Toolbox()
 
 UPDATES_SCHEMA = {
-    "type": "array",
-    "maxItems": bulk.MAX_ITEMS,
+    **bulk.ITEMS_SCHEMA,
     "description": f"Up to {bulk.MAX_ITEMS} {{id, status}} objects, each job at most once.",
-    "items": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer", "minimum": 1},
-            "status": {"type": "string", "enum": JobStatus.values},
-        },
-        "required": ["id", "status"],
-    },
 }
 
 
@@ -310,13 +301,8 @@ def search_jobs(
     params["sort"] = sort
     params.setlist("status", [str(value) for value in status or []])
     filterset = JobFilter(params, queryset=Job.objects.all())
-    if filterset.filter_errors or filterset.search_errors:
-        errors = {
-            name: [str(message) for message in messages]
-            for name, messages in filterset.filter_errors.items()
-        }
-        if filterset.search_errors:
-            errors["query"] = filterset.search_errors
+    if filterset.error_messages:
+        errors = filterset.errors_by_parameter(search="query")
         raise ToolFailure(bulk.VALIDATION_ERROR, " ".join(filterset.error_messages), errors=errors)
     try:
         # As the API's list: the page walks the sort's index, its rows are read by id; as the
