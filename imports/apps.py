@@ -10,7 +10,11 @@ class ImportsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from imports.importer import make_way_for_waiting
+        from imports.signals import import_status_changed
+
         post_migrate.connect(keep_schedules, sender=self)
+        import_status_changed.connect(make_way_for_waiting, dispatch_uid="make_way_for_waiting")
 
 
 def keep_schedules(*, using: str, apps: Apps | None = None, **kwargs: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from imports.rows import BatchPlan, RowError, RowValidator, plan_batch, referenc
 from imports.schedules import locked_single_schedule
 from imports.writer import insert_jobs, update_jobs
 from jobs.runner import RunFailed, Runner
+from jobs.runs import FINISHED_STATUSES
 from jobs.search import merge_index
 
 logger = logging.getLogger("imports")
@@ -282,6 +284,22 @@ class Importer(Runner):
 def lock_user(user_id: int) -> None:
     """Lock the user's row until the transaction ends (not its key: jobs may still name it)."""
     get_user_model().objects.select_for_update(no_key=True).filter(pk=user_id).exists()
+
+
+def make_way_for_waiting(
+    *, import_job: ImportJob, old_status: str, new_status: str, **kwargs: Any
+) -> None:
+    """`import_status_changed` receiver: an import that stops running makes way for the next
+    of its user's waiting ones, once the ending is committed. Robust: an error there is
+    logged and does not undo the ending; the stalled-import sweep enqueues the waiting
+    import within a minute or two."""
+    if (
+        old_status == ImportStatus.PROCESSING
+        and new_status in FINISHED_STATUSES
+        and import_job.created_by_id is not None
+    ):
+        user_id = import_job.created_by_id
+        transaction.on_commit(partial(start_next_waiting, user_id), robust=True)
 
 
 def start_next_waiting(user_id: int) -> None:

@@ -1,11 +1,10 @@
 import logging
 import uuid
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -182,18 +181,9 @@ class ImportJob(BackgroundRun):
         )
 
     def status_changed(self, *, old_status: str, new_status: str, actor: Any) -> None:
-        """Every status change sends `import_status_changed` and logs one line. An import
-        that stops running makes way for the next of its user's waiting ones."""
-        if (
-            old_status == ImportStatus.PROCESSING
-            and new_status in FINISHED_STATUSES
-            and self.created_by_id is not None
-        ):
-            from imports.importer import start_next_waiting  # the importer imports this module
-
-            # Robust: an error there is logged and does not undo the ending; the
-            # stalled-import sweep enqueues the waiting import within a minute or two.
-            transaction.on_commit(partial(start_next_waiting, self.created_by_id), robust=True)
+        """Every status change sends `import_status_changed` (which, among others, makes an
+        import that stops running make way for its user's next waiting one: imports.apps) and
+        logs one line."""
         import_status_changed.send(
             sender=ImportJob,
             import_job=self,
