@@ -508,10 +508,7 @@ def write_changes(
     for job, touched, diff in changed:
         new_values = tuple((name, getattr(job, name)) for name in sorted(touched))
         groups[new_values].append(job.pk)
-        kind = JobEvent.Kind.UPDATED
-        if set(diff) == {"status"}:
-            is_cancel = job.status == JobStatus.CANCELLED
-            kind = JobEvent.Kind.CANCELLED if is_cancel else JobEvent.Kind.STATUS_CHANGED
+        kind = job.event_kind(diff)
         events.append(
             (job.pk, actor_id, kind, json.dumps(diff), stamp, JobEvent.Origin.BULK, origin_ref)
         )

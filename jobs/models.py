@@ -240,14 +240,10 @@ class Job(models.Model):
         touched, diff = self.assign_changes(changes, actor=actor, at=at, reason=reason)
         if not diff:
             return None
-        kind = JobEvent.Kind.UPDATED
-        if set(diff) == {"status"}:
-            is_cancel = self.status == JobStatus.CANCELLED
-            kind = JobEvent.Kind.CANCELLED if is_cancel else JobEvent.Kind.STATUS_CHANGED
         return self._write(
             touched,
             diff,
-            kind=kind,
+            kind=self.event_kind(diff),
             actor=actor,
             at=at,
             base_version=base_version,
@@ -277,6 +273,15 @@ class Job(models.Model):
             if before[name] != event_value(getattr(self, name))
         }
         return touched, diff
+
+    def event_kind(self, diff: dict[str, list[Any]]) -> str:
+        """The kind of the event recording `diff`, once assigned (`assign_changes`): a status
+        change alone is a status change or a cancellation, anything else an update."""
+        if set(diff) != {"status"}:
+            return JobEvent.Kind.UPDATED
+        if self.status == JobStatus.CANCELLED:
+            return JobEvent.Kind.CANCELLED
+        return JobEvent.Kind.STATUS_CHANGED
 
     def cancel(
         self,
