@@ -1,15 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 
-from jobsite import views
+from jobsite import dashboard, metrics, views
 from jobsite.api import api
 
 handler400 = "imports.views.bad_request"  # an unreadable upload gets the form, not a bare page
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="jobs:list", permanent=False)),
+    path("", dashboard.dashboard, name="dashboard"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("jobs/", include("jobs.urls")),
@@ -19,6 +18,7 @@ urlpatterns = [
     path("account/tokens/", views.api_tokens, name="api-tokens"),
     path("account/tokens/<int:pk>/revoke/", views.api_token_revoke, name="api-token-revoke"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("cluster/", views.cluster_status, name="cluster"),
     path("cluster/retention/", views.run_retention, name="cluster-retention"),
     path("favicon.ico", views.favicon, name="favicon"),
