@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs.models import Job, JobEvent
+from jobs.signals import announce_changes
 from jobs.status import STATUS_SIDE_EFFECT_FIELDS, InvalidTransition, JobStatus, apply_status
 
 logger = logging.getLogger(__name__)
@@ -226,6 +227,7 @@ def _write(
             **dict(new_values), updated_at=at, updated_by=actor, version=F("version") + 1
         )
     JobEvent.objects.bulk_create(events)
+    announce_changes(((old_status, job.status) for job, old_status, _ in changed), surface=origin)
 
 
 def _result(item: dict[str, Any], error: tuple[str, str] | None) -> dict[str, Any]:

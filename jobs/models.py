@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.runs import RUN_EVENT_MESSAGE_MAX, BackgroundRun, RunEvent, RunStatus, actor_label
+from jobs.signals import announce_changes
 from jobs.status import (
     InvalidTransition,
     JobStatus,
@@ -210,6 +211,7 @@ class Job(models.Model):
                 origin=origin,
                 origin_ref=origin_ref,
             )
+            announce_changes([("", self.status)], surface=origin)
 
     @property
     def can_cancel(self) -> bool:
@@ -318,6 +320,7 @@ class Job(models.Model):
         origin_ref: str,
     ) -> JobEvent:
         values = {name: getattr(self, name) for name in fields}
+        old_status = diff.get("status", [self.status])[0]
         with transaction.atomic():
             written = Job.objects.filter(pk=self.pk, version=base_version).update(
                 **values, updated_at=at, updated_by=actor, version=F("version") + 1
@@ -334,6 +337,7 @@ class Job(models.Model):
                 origin=origin,
                 origin_ref=origin_ref,
             )
+            announce_changes([(old_status, self.status)], surface=origin)
         self.refresh_from_db()
         return event
 
