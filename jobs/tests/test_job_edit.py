@@ -74,7 +74,7 @@ def test_successful_save_returns_row_with_toast(client_for, editor, job) -> None
     assert response["HX-Retarget"] == f"#job-{job.pk}"
     assert response["HX-Reswap"] == "outerHTML"
     body = response.content.decode()
-    assert body.lstrip().startswith(f'<tr id="job-{job.pk}">')
+    assert body.lstrip().startswith(f'<tr id="job-{job.pk}" data-live-job="{job.pk}"')
     assert "badge-running" in body and "editor" in body
     trigger = triggers(response)
     assert "jobsite:close-modal" in trigger
