@@ -1,8 +1,193 @@
-"""The dashboard at `/` (being built: for now it sends people to the jobs list)."""
+"""The dashboard at `/` (docs/dashboard.md): jobs by status, throughput charts, recent
+imports and bulk runs, the cluster's health and the latest job history.
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+Each part shows what its own page would show this user: the job figures, bulk runs and
+history need `jobs.view_job`; imports are those the imports list shows them; the cluster is
+for staff, as on the Cluster page. The figures come from `jobsite.stats` (a snapshot at most
+`stats.MAX_AGE` old); the charts are SVG drawn here, each with a table of the same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.views.decorators.http import require_safe
+
+from imports.models import ImportJob
+from jobs.models import BulkRun, JobEvent
+from jobs.status import JobStatus
+from jobsite import stats
+from jobsite.views import cluster_health
+
+logger = logging.getLogger(__name__)
+
+RECENT_RUNS = 5
+RECENT_EVENTS = 10
+CHANGES_SHOWN = 3  # fields of an event's diff shown; a creation's diff is not shown
+SERIES = (("created", "Created"), ("completed", "Completed"), ("failed", "Failed"))
+
+# The charts' drawing, in SVG user units (the picture scales to the page's width).
+CHART_WIDTH = 720
+CHART_HEIGHT = 220
+PLOT_LEFT = 44  # room for the y-axis labels
+PLOT_TOP = 10
+PLOT_BOTTOM = 24  # room for the x-axis labels
+BAR_SHARE = 0.8  # of a bucket's width; the rest is the gap to the next bucket
 
 
-def dashboard(request: HttpRequest) -> HttpResponse:
-    return redirect("jobs:list")
+@dataclass(frozen=True)
+class Bar:
+    series: str
+    value: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Tick:
+    label: str
+    x: float = 0.0
+    y: float = 0.0
+
+
+def nice_ceiling(value: int) -> int:
+    """The smallest 1, 2 or 5 times a power of ten at or above `value` (at least 1)."""
+    if value <= 1:
+        return 1
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        if step * power >= value:
+            return step * power
+    return 10 * power
+
+
+def bar_chart(buckets: list[stats.Bucket], *, label_format: str, label_every: int) -> dict:
+    """What the chart template draws: a group of bars per bucket (one per series), the
+    y-axis ticks (0, half and the top) and every `label_every`th bucket's label."""
+    plot_width = CHART_WIDTH - PLOT_LEFT
+    plot_height = CHART_HEIGHT - PLOT_TOP - PLOT_BOTTOM
+    base = PLOT_TOP + plot_height
+    top = nice_ceiling(max((getattr(b, name) for b in buckets for name, _ in SERIES), default=0))
+    slot = plot_width / len(buckets)
+    bar_width = slot * BAR_SHARE / len(SERIES)
+    bars, x_ticks = [], []
+    for index, bucket in enumerate(buckets):
+        left = PLOT_LEFT + index * slot + slot * (1 - BAR_SHARE) / 2
+        for position, (name, _) in enumerate(SERIES):
+            value = getattr(bucket, name)
+            height = plot_height * value / top
+            bars.append(
+                Bar(
+                    name,
+                    value,
+                    round(left + position * bar_width, 2),
+                    round(base - height, 2),
+                    round(bar_width, 2),
+                    round(height, 2),
+                )
+            )
+        if index % label_every == 0:
+            label = timezone.localtime(bucket.start).strftime(label_format)
+            x_ticks.append(Tick(label, x=round(PLOT_LEFT + (index + 0.5) * slot, 2)))
+    y_ticks = [
+        Tick(f"{value:,}", y=round(base - plot_height * value / top, 2))
+        for value in sorted({0, top // 2, top})
+    ]
+    return {
+        "bars": bars,
+        "x_ticks": x_ticks,
+        "y_ticks": y_ticks,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "plot_left": PLOT_LEFT,
+        "plot_right": CHART_WIDTH,
+        "base": base,
+        "label_y": CHART_HEIGHT - 6,
+    }
+
+
+def rows(buckets: list[stats.Bucket], label_format: str) -> list[dict[str, Any]]:
+    return [
+        {"label": timezone.localtime(b.start).strftime(label_format), "bucket": b} for b in buckets
+    ]
+
+
+def job_context(figures: stats.JobFigures) -> dict[str, Any]:
+    return {
+        "figures": figures,
+        "statuses": [
+            (value, label, figures.by_status.get(value, 0)) for value, label in JobStatus.choices
+        ],
+        "series": SERIES,
+        "hours_chart": bar_chart(figures.hours, label_format="%H:00", label_every=6),
+        "days_chart": bar_chart(figures.days, label_format="%b %d", label_every=5),
+        "hours_rows": rows(figures.hours, "%a %H:00"),
+        "days_rows": rows(figures.days, "%a %b %d"),
+        "max_age_seconds": int(stats.MAX_AGE.total_seconds()),
+    }
+
+
+def recent_activity() -> list[tuple[JobEvent, list[tuple[str, Any, Any]]]]:
+    """The latest job events, newest first, each with the first fields of its diff."""
+    events = JobEvent.objects.select_related("job", "actor").order_by("-id")[:RECENT_EVENTS]
+    return [
+        (
+            event,
+            []
+            if event.kind in (JobEvent.Kind.CREATED, JobEvent.Kind.IMPORTED)
+            else [(name, *change) for name, change in event.changes.items()][:CHANGES_SHOWN],
+        )
+        for event in events
+    ]
+
+
+def visible_imports(user: Any) -> Any:
+    """The imports the imports list shows `user` (every one, their own, or none)."""
+    imports = ImportJob.objects.select_related("created_by").order_by("-created_at")
+    if user.has_perm("imports.view_importjob"):
+        return imports
+    if user.has_perm("imports.add_importjob"):
+        return imports.filter(created_by=user)
+    return None
+
+
+def cluster_context(now: Any) -> dict[str, Any]:
+    """The cluster's health, or why it cannot be shown (the cache or broker is down)."""
+    try:
+        return {"cluster": cluster_health(now)}
+    except Exception:
+        logger.warning("dashboard: cluster status unavailable", exc_info=True)
+        return {"cluster": None, "cluster_unavailable": True}
+
+
+@require_safe
+@login_required
+def dashboard(request: HttpRequest) -> TemplateResponse:
+    user = request.user
+    context: dict[str, Any] = {
+        "may_view_jobs": user.has_perm("jobs.view_job"),
+        "may_upload": user.has_perm("imports.add_importjob"),
+    }
+    if context["may_view_jobs"]:
+        context.update(job_context(stats.current()))
+        context["bulk_runs"] = list(
+            BulkRun.objects.select_related("created_by", "new_printer").order_by("-created_at")[
+                :RECENT_RUNS
+            ]
+        )
+        context["events"] = recent_activity()
+    imports = visible_imports(user)
+    if imports is not None:
+        context["imports"] = list(imports[:RECENT_RUNS])
+    if user.is_staff:
+        context.update(cluster_context(timezone.now()))
+    return TemplateResponse(request, "jobsite/dashboard.html", context)

@@ -27,10 +27,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
-from django_q.brokers import get_broker
+from django_q.brokers import Broker, get_broker
+from django_q.brokers.orm import ORM as OrmBroker
+from django_q.brokers.redis_broker import Redis as RedisBroker
 from django_q.conf import Conf
 from django_q.humanhash import humanize
 from django_q.models import Failure, Schedule, Task
+from django_q.signing import SignedPackage
 from django_q.status import Stat
 from django_q.tasks import async_task
 
@@ -122,12 +125,32 @@ def _staff_only(request: HttpRequest) -> None:
         raise PermissionDenied("staff status")
 
 
-@require_safe
-@login_required
-def cluster_status(request: HttpRequest) -> TemplateResponse:
-    _staff_only(request)
+def oldest_queued_seconds(broker: Broker, now: datetime) -> int | None:
+    """How long the oldest task waiting in the queue has waited; None when none waits or
+    the broker is neither django-q2's ORM nor its Redis broker."""
+    if isinstance(broker, OrmBroker):
+        oldest = (
+            broker.get_connection()
+            .filter(key=broker.list_key, lock__lte=now)
+            .order_by("pk")
+            .values_list("payload", flat=True)
+            .first()
+        )
+    elif isinstance(broker, RedisBroker):
+        oldest = broker.connection.lindex(broker.list_key, 0)
+    else:
+        return None
+    if oldest is None:
+        return None
+    enqueued = SignedPackage.loads(oldest).get("started")
+    return max(0, int((now - enqueued).total_seconds())) if enqueued else None
+
+
+def cluster_health(now: datetime) -> dict[str, Any]:
+    """The cluster as the Cluster page and the dashboard show it: each node (a qcluster)
+    with its workers, when one was last seen, the broker, queue depth, tasks in progress and
+    how long the oldest queued task has waited."""
     broker = get_broker()
-    now = timezone.now()
     stats = sorted(_cluster_stats(), key=lambda stat: stat.host)
     clusters = [
         {
@@ -140,6 +163,21 @@ def cluster_status(request: HttpRequest) -> TemplateResponse:
         }
         for stat in stats
     ]
+    return {
+        "clusters": clusters,
+        "workers": sum(c["workers"] for c in clusters),
+        "last_seen": cluster_seen(stats, now),
+        "broker": broker.info(),
+        "queued": broker.queue_size(),
+        "in_progress": broker.lock_size(),
+        "oldest_queued_seconds": oldest_queued_seconds(broker, now),
+    }
+
+
+@require_safe
+@login_required
+def cluster_status(request: HttpRequest) -> TemplateResponse:
+    _staff_only(request)
     schedules = list(Schedule.objects.order_by("next_run"))
     last_tasks = Task.objects.in_bulk([s.task for s in schedules if s.task])
     for schedule in schedules:
@@ -148,12 +186,7 @@ def cluster_status(request: HttpRequest) -> TemplateResponse:
         request,
         "jobsite/cluster.html",
         {
-            "clusters": clusters,
-            "workers": sum(c["workers"] for c in clusters),
-            "last_seen": cluster_seen(stats, now),
-            "broker": broker.info(),
-            "queued": broker.queue_size(),
-            "in_progress": broker.lock_size(),
+            **cluster_health(timezone.now()),
             "failures": [
                 (failure, _error_summary(failure.result))
                 for failure in Failure.objects.order_by("-stopped")[:FAILURES_SHOWN]
