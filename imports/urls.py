@@ -5,6 +5,7 @@ from imports import views
 app_name = "imports"
 urlpatterns = [
     path("", views.import_list, name="list"),
+    path("live/", views.imports_poll, name="live"),
     path("new/", views.import_new, name="new"),
     path("<uuid:pk>/", views.import_detail, name="detail"),
     path("<uuid:pk>/cancel/", views.import_cancel, name="cancel"),

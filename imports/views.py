@@ -1,3 +1,4 @@
+import re
 from collections.abc import Iterable, Iterator
 from itertools import chain
 from pathlib import PurePath
@@ -9,12 +10,21 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views import defaults
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget, trigger_client_event
 
@@ -22,10 +32,12 @@ from imports.forms import ImportCancelForm, ImportListFilterForm, UploadForm
 from imports.intake import create_import, hold_upload, release_held_upload
 from imports.models import ImportJob, ImportNotCancellable, ImportStatus
 from jobs.csv_safety import formula_safe_csv_lines
+from jobs.live import announcements, mark_seen
 
 LIST_PAGE_SIZE = 25
 ERRORS_PAGE_SIZE = 50
 LIVE_ERRORS = 10  # row errors the progress section shows while the import runs
+RUN_VERSION = re.compile(r"([0-9a-fA-F-]{32,36}):(\d{1,10})")
 ERROR_CSV_HEADER = ("row", "field", "error_type", "message", "raw_data")
 
 
@@ -46,13 +58,20 @@ def get_import_for(request: HttpRequest, pk: UUID) -> ImportJob:
     return import_job
 
 
+def sees_all_imports(user: Any) -> bool:
+    """Whether `user` sees every import (else only their own); PermissionDenied for those who
+    may neither view nor upload imports."""
+    sees_all = user.has_perm("imports.view_importjob")
+    if not sees_all and not user.has_perm("imports.add_importjob"):
+        raise PermissionDenied("imports.view_importjob")
+    return sees_all
+
+
 @require_GET
 @login_required
 def import_list(request: HttpRequest) -> TemplateResponse:
     """Every import for those who may view imports; their own for those who may only upload."""
-    sees_all = request.user.has_perm("imports.view_importjob")
-    if not sees_all and not request.user.has_perm("imports.add_importjob"):
-        raise PermissionDenied("imports.view_importjob")
+    sees_all = sees_all_imports(request.user)
     filters = ImportListFilterForm(request.GET)
     filters.is_valid()  # an unknown value is shown as a form error and that filter ignored
     imports = ImportJob.objects.select_related("created_by").order_by("-created_at")
@@ -71,6 +90,54 @@ def import_list(request: HttpRequest) -> TemplateResponse:
         "may_upload": request.user.has_perm("imports.add_importjob"),
     }
     return TemplateResponse(request, "imports/import_list.html", context)
+
+
+@never_cache
+@require_GET
+@login_required
+def imports_poll(request: HttpRequest) -> HttpResponse:
+    """The imports list's one poll for all its running imports: `runs=<id>:<version>,…` (the
+    rows the page shows running, with the version each shows). One query reads their
+    versions; when none moved it answers 204 No Content. Otherwise `{"rows": {id: the row's
+    new HTML}, "toasts": [...]}` for the rows that moved (a finished row stops polling)."""
+    sees_all = sees_all_imports(request.user)
+    try:
+        shown = parse_run_versions(request.GET.get("runs", ""))
+    except ValueError as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    imports = ImportJob.objects.filter(pk__in=shown)
+    if not sees_all:
+        imports = imports.filter(created_by=request.user)
+    current = dict(imports.values_list("pk", "version"))
+    moved = [pk for pk, version in current.items() if shown[pk] != version]
+    if not moved:
+        return HttpResponse(status=204)
+    rows = {
+        str(import_job.pk): render_to_string(
+            "imports/import_list.html#row", detail_context(request, import_job), request=request
+        )
+        for import_job in ImportJob.objects.select_related("created_by").filter(pk__in=moved)
+    }
+    return JsonResponse({"rows": rows, "toasts": announcements(request)})
+
+
+def parse_run_versions(raw: str) -> dict[UUID, int]:
+    """`<uuid>:<version>,…` as {uuid: version}; ValueError saying what is wrong."""
+    versions: dict[UUID, int] = {}
+    for part in filter(None, raw.split(",")):
+        match = RUN_VERSION.fullmatch(part)
+        try:
+            if match is None:
+                raise ValueError
+            versions[UUID(match[1])] = int(match[2])
+        except ValueError:
+            raise ValueError(
+                f"'runs' lists import-id:version pairs separated by commas; {part[:60]!r} is "
+                "not one."
+            ) from None
+    if len(versions) > LIST_PAGE_SIZE:
+        raise ValueError(f"'runs' names at most {LIST_PAGE_SIZE} imports, not {len(versions)}.")
+    return versions
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -157,6 +224,7 @@ def render_list_row(request: HttpRequest, import_job: ImportJob) -> TemplateResp
 @login_required
 def import_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
     import_job = get_import_for(request, pk)
+    mark_seen(request, import_job)
     if request.htmx and not request.htmx.boosted:
         # Polling: the progress page polls #import-live, the list polls each running row.
         if request.GET.get("fragment") == "row":

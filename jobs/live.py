@@ -1,0 +1,313 @@
+"""Live pages: the polls that keep an open jobs list, job page and edit dialog up to date, and
+the notices of finished runs ("toasts"). static/js/live.js drives them (docs/live.md).
+
+The change token. Every write of a job writes a JobEvent, and every status change of an import
+or a bulk run writes its run event, so the newest id of each of those three tables says whether
+anything changed: the token is the three ids, `<job event>.<import event>.<bulk run event>`
+(`0` for an empty table), read in ONE query of three `MAX(id)`, each answered by the primary
+key's index alone. A page carries the token it was rendered with (`data-live-token` on
+`<body>`); a poll sends it back.
+
+The idle poll: `GET /jobs/live/?since=<token>&jobs=<id>:<version>,…&query=<list query string>`
+(the jobs list) or `GET /jobs/<id>/live/?since=<token>&version=<n>&view=detail|edit` (a job's
+page or its edit dialog). When nothing changed since `since`, it runs that one query (beside
+the session and permission look-ups of any logged-in request) and answers `204 No Content`
+with an empty body. Otherwise `200` with JSON: the new `token` and what changed (see each
+view). Bad parameters answer `400` with `{"error": "<what is wrong>"}`.
+
+Finished runs: a user's imports and bulk runs that finished after the moment kept in their
+session (`ANNOUNCED_KEY`, set on their first page) are announced once, on their next page
+(base.html, `{% run_toasts %}`) or non-idle poll, and the moment moves past them. A run seen
+finished on its own page (`mark_seen`) is not announced again, and no page announces its own run.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from jobs.filters import JobFilter
+from jobs.models import BulkRun, Job, JobEvent
+from jobs.runs import RunStatus
+from jobs.views import PAGE_SIZE, filter_params, permission_required
+
+# New jobs are counted up to this many; more read as "1,000+".
+NEW_JOBS_CAP = 1000
+# A poll names at most this many rows (a page holds PAGE_SIZE; room for a page grown by swaps).
+MAX_ROWS = 4 * PAGE_SIZE
+# The edit dialog's notice lists at most this many of the changes made meanwhile.
+NOTICE_CHANGES = 5
+ANNOUNCED_KEY = "live_announced_at"
+SEEN_KEY = "live_seen_runs"
+
+TOKEN_PATTERN = re.compile(r"\d{1,19}\.\d{1,19}\.\d{1,19}")
+JOB_VERSION_PATTERN = re.compile(r"(\d{1,19}):(\d{1,10})")
+EVENT_TABLES = (("jobs", "JobEvent"), ("imports", "ImportEvent"), ("jobs", "BulkRunEvent"))
+
+
+class BadPoll(ValueError):
+    """A poll's parameter that cannot be read: answered 400 with this message."""
+
+
+def change_token() -> str:
+    """The newest id of each event table, `<job event>.<import event>.<bulk run event>`: one
+    query, three primary-key index look-ups."""
+    tables = [apps.get_model(app, model)._meta.db_table for app, model in EVENT_TABLES]
+    quote = connection.ops.quote_name
+    sql = "SELECT " + ", ".join(f"(SELECT MAX(id) FROM {quote(table)})" for table in tables)
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    return ".".join(str(value or 0) for value in row)
+
+
+def parse_token(raw: str, name: str = "since") -> str:
+    if not TOKEN_PATTERN.fullmatch(raw):
+        raise BadPoll(
+            f"'{name}' must be the change token the page was given (three numbers joined by "
+            f"dots, such as 12.3.0), not {raw[:40]!r}."
+        )
+    return raw
+
+
+def job_event_id(token: str) -> int:
+    """The newest job event id a token names."""
+    return int(token.split(".", 1)[0])
+
+
+def parse_versions(raw: str) -> dict[int, int]:
+    """`12:3,15:7` (rows of a page: job id and the version shown) as {12: 3, 15: 7}."""
+    versions: dict[int, int] = {}
+    for part in filter(None, raw.split(",")):
+        match = JOB_VERSION_PATTERN.fullmatch(part)
+        if match is None:
+            raise BadPoll(
+                f"'jobs' lists id:version pairs such as 12:3,15:7; {part[:40]!r} is not one."
+            )
+        versions[int(match[1])] = int(match[2])
+    if len(versions) > MAX_ROWS:
+        raise BadPoll(f"'jobs' names at most {MAX_ROWS} rows, not {len(versions)}.")
+    return versions
+
+
+def bad_poll(error: BadPoll) -> JsonResponse:
+    return JsonResponse({"error": str(error)}, status=400)
+
+
+def idle() -> HttpResponse:
+    return HttpResponse(status=204)
+
+
+@never_cache
+@require_GET
+@login_required
+@permission_required("jobs.view_job")
+def jobs_list_poll(request: HttpRequest) -> HttpResponse:
+    """The open jobs list's poll. Parameters: `since` (the token of the last answer, or the
+    page's), `base` (the token of the moment the table was shown: new jobs are those created
+    after it; default `since`), `jobs` (the page's rows as id:version) and `query` (the list's
+    query string: filters, search, sort).
+
+    Answers 204 when nothing changed, else `{"token", "rows": {id: the row's new HTML}, "gone":
+    [ids of rows whose job no longer exists], "new": count, "new_label", "toasts"}`. Rows are
+    only those the page has open; the new jobs match the list's filter and are not on the page.
+    """
+    try:
+        since = parse_token(request.GET.get("since", ""))
+        base = parse_token(request.GET.get("base") or since, "base")
+        shown = parse_versions(request.GET.get("jobs", ""))
+    except BadPoll as error:
+        return bad_poll(error)
+    token = change_token()
+    if token == since:
+        return idle()
+    current = dict(Job.objects.filter(pk__in=shown).values_list("pk", "version"))
+    changed = [pk for pk, version in current.items() if shown[pk] != version]
+    jobs = Job.objects.select_related("printer", "updated_by").filter(pk__in=changed)
+    rows = {
+        str(job.pk): render_to_string("jobs/job_list.html#row", {"job": job}, request=request)
+        for job in jobs
+    }
+    new = count_new_jobs(QueryDict(request.GET.get("query", "")), job_event_id(base), shown)
+    return JsonResponse(
+        {
+            "token": token,
+            "rows": rows,
+            "gone": sorted(pk for pk in shown if pk not in current),
+            "new": new,
+            "new_label": new_jobs_label(new),
+            "toasts": announcements(request),
+        }
+    )
+
+
+def count_new_jobs(params: QueryDict, after_event: int, shown: dict[int, int]) -> int:
+    """Jobs created after the job event `after_event` that the list's filter (`params`, its
+    query string) selects and the page does not show, counted up to NEW_JOBS_CAP + 1."""
+    created = JobEvent.objects.filter(
+        pk__gt=after_event, kind__in=[JobEvent.Kind.CREATED, JobEvent.Kind.IMPORTED]
+    ).values("job_id")
+    filterset = JobFilter(filter_params(params), queryset=Job.objects.all())
+    jobs = filterset.qs.filter(pk__in=created).exclude(pk__in=list(shown))
+    return jobs.order_by().values("pk")[: NEW_JOBS_CAP + 1].count()
+
+
+def new_jobs_label(count: int) -> str:
+    if count > NEW_JOBS_CAP:
+        return f"{NEW_JOBS_CAP:,}+ new jobs"
+    return f"{count} new job{pluralize(count)}" if count else ""
+
+
+@never_cache
+@require_GET
+@login_required
+@permission_required("jobs.view_job")
+def job_poll(request: HttpRequest, pk: int) -> HttpResponse:
+    """A job's page (`view=detail`) or its edit dialog (`view=edit`), showing `version`.
+
+    Answers 204 when nothing changed, else `{"token", "version", "html", "toasts"}`: `html`
+    is "" while the job is still at `version`; otherwise the page's live section
+    (jobs/job_detail.html#live) or the dialog's notice of the changes made meanwhile.
+    """
+    try:
+        since = parse_token(request.GET.get("since", ""))
+        version = parse_version(request.GET.get("version", ""))
+        view = request.GET.get("view", "")
+        if view not in ("detail", "edit"):
+            raise BadPoll(f"'view' is detail or edit, not {view[:40]!r}.")
+    except BadPoll as error:
+        return bad_poll(error)
+    token = change_token()
+    if token == since:
+        return idle()
+    job = get_object_or_404(Job.objects.with_related(), pk=pk)
+    html = ""
+    if job.version != version:
+        html = detail_html(request, job) if view == "detail" else notice_html(request, job, version)
+    return JsonResponse(
+        {"token": token, "version": job.version, "html": html, "toasts": announcements(request)}
+    )
+
+
+def parse_version(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 10:
+        raise BadPoll(f"'version' is the version the page shows (a number), not {raw[:40]!r}.")
+    return int(raw)
+
+
+def detail_html(request: HttpRequest, job: Job) -> str:
+    events = job.events.select_related("actor")[:50]
+    return render_to_string(
+        "jobs/job_detail.html#live", {"job": job, "events": events}, request=request
+    )
+
+
+def notice_html(request: HttpRequest, job: Job, version: int) -> str:
+    """Who changed the job since `version` and when, with what they changed (each version
+    past it is one event, newest first)."""
+    since_count = max(job.version - version, 1)
+    events = list(job.events.select_related("actor")[: min(since_count, NOTICE_CHANGES)])
+    context = {"job": job, "events": events, "more": since_count - len(events)}
+    return render_to_string("jobs/_live_changed.html", context, request=request)
+
+
+# --- Finished runs -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Toast:
+    message: str
+    url: str
+    level: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"message": self.message, "url": self.url, "level": self.level}
+
+
+def run_key(run: Model) -> str:
+    return f"{run._meta.label_lower}:{run.pk}"
+
+
+def mark_seen(request: HttpRequest, run: Any) -> None:
+    """`run`, finished, was shown on its own page: announce it nowhere else."""
+    since = _announced_at(request)
+    if since is None or not run.is_finished or run.completed_at is None:
+        return
+    seen = request.session.get(SEEN_KEY, [])
+    if run.completed_at > since and run_key(run) not in seen:
+        request.session[SEEN_KEY] = [*seen, run_key(run)]
+
+
+def _announced_at(request: HttpRequest) -> datetime | None:
+    raw = request.session.get(ANNOUNCED_KEY)
+    try:
+        return datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def announcements(request: HttpRequest) -> list[dict[str, str]]:
+    """The toasts of the user's runs that finished since the last announcement, oldest first,
+    as dicts (message, url, level); each is announced once. Nothing on a session's first page:
+    the moment starts there."""
+    user = request.user
+    if not user.is_authenticated:
+        return []
+    since = _announced_at(request)
+    if since is None:
+        request.session[ANNOUNCED_KEY] = timezone.now().isoformat()
+        return []
+    import_job = apps.get_model("imports", "ImportJob")
+    runs: list[Any] = [
+        *import_job.objects.filter(created_by=user, completed_at__gt=since),
+        *BulkRun.objects.filter(created_by=user, completed_at__gt=since),
+    ]
+    if not runs:
+        return []
+    runs.sort(key=lambda run: run.completed_at)
+    seen = set(request.session.get(SEEN_KEY, []))
+    own = _own_run_key(request)
+    toasts = [
+        toast_for(run).as_dict() for run in runs if run_key(run) not in seen and run_key(run) != own
+    ]
+    request.session[ANNOUNCED_KEY] = runs[-1].completed_at.isoformat()
+    request.session.pop(SEEN_KEY, None)
+    return toasts
+
+
+def _own_run_key(request: HttpRequest) -> str:
+    """The run whose page this request is, if it is one."""
+    match = request.resolver_match
+    if match is None or "pk" not in match.kwargs:
+        return ""
+    labels = {"imports:detail": "imports.importjob", "jobs:bulk-run": "jobs.bulkrun"}
+    label = labels.get(match.view_name)
+    return f"{label}:{match.kwargs['pk']}" if label else ""
+
+
+def toast_for(run: Any) -> Toast:
+    """`Import “jobs.csv” completed: 180 created, 20 updated, 3 errors.` linking to the run."""
+    status = RunStatus(run.status).label.lower()
+    if isinstance(run, BulkRun):
+        name = f"Bulk run {run.pk} ({run.action_label})"
+        figures = f"{run.changed_count:,} changed, {run.skipped_count:,} skipped"
+    else:
+        name = f"Import “{run.original_filename}”"
+        figures = (
+            f"{run.created_count:,} created, {run.updated_count:,} updated, "
+            f"{run.error_count:,} error{pluralize(run.error_count)}"
+        )
+    level = "success" if run.status == RunStatus.COMPLETED else "error"
+    return Toast(f"{name} {status}: {figures}.", run.get_absolute_url(), level)
