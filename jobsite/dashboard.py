@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_safe
 
 from imports.models import ImportJob
@@ -40,23 +41,8 @@ PLOT_LEFT = 44  # room for the y-axis labels
 PLOT_TOP = 10
 PLOT_BOTTOM = 24  # room for the x-axis labels
 BAR_SHARE = 0.8  # of a bucket's width; the rest is the gap to the next bucket
-
-
-@dataclass(frozen=True)
-class Bar:
-    series: str
-    value: int
-    x: float
-    y: float
-    width: float
-    height: float
-
-
-@dataclass(frozen=True)
-class Tick:
-    label: str
-    x: float = 0.0
-    y: float = 0.0
+HOURS_TITLE = "Jobs created, completed and failed per hour, last 24 hours"
+DAYS_TITLE = "Jobs created, completed and failed per day, last 30 days"
 
 
 def nice_ceiling(value: int) -> int:
@@ -64,55 +50,57 @@ def nice_ceiling(value: int) -> int:
     if value <= 1:
         return 1
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if step * power >= value:
-            return step * power
-    return 10 * power
+    return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
 
 
-def bar_chart(buckets: list[stats.Bucket], *, label_format: str, label_every: int) -> dict:
-    """What the chart template draws: a group of bars per bucket (one per series), the
-    y-axis ticks (0, half and the top) and every `label_every`th bucket's label."""
+def bar_chart(
+    chart_id: str, title: str, buckets: list[stats.Bucket], *, label_format: str, label_every: int
+) -> SafeString:
+    """An SVG bar chart: a group of bars per bucket (one per series, each with its value in
+    `data-value`), y-axis lines at 0, half and the top, and every `label_every`th bucket's
+    label. Built here rather than in a template, which spends tens of milliseconds on its
+    300 elements. Colours and fonts are the stylesheet's (dashboard.css)."""
     plot_width = CHART_WIDTH - PLOT_LEFT
     plot_height = CHART_HEIGHT - PLOT_TOP - PLOT_BOTTOM
     base = PLOT_TOP + plot_height
     top = nice_ceiling(max((getattr(b, name) for b in buckets for name, _ in SERIES), default=0))
     slot = plot_width / len(buckets)
     bar_width = slot * BAR_SHARE / len(SERIES)
-    bars, x_ticks = [], []
+    bars = []
     for index, bucket in enumerate(buckets):
         left = PLOT_LEFT + index * slot + slot * (1 - BAR_SHARE) / 2
         for position, (name, _) in enumerate(SERIES):
             value = getattr(bucket, name)
             height = plot_height * value / top
             bars.append(
-                Bar(
-                    name,
-                    value,
-                    round(left + position * bar_width, 2),
-                    round(base - height, 2),
-                    round(bar_width, 2),
-                    round(height, 2),
-                )
+                f'<rect class="bar bar-{name}" x="{left + position * bar_width:.2f}"'
+                f' y="{base - height:.2f}" width="{bar_width:.2f}" height="{height:.2f}"'
+                f' data-value="{value}"></rect>'
             )
-        if index % label_every == 0:
-            label = timezone.localtime(bucket.start).strftime(label_format)
-            x_ticks.append(Tick(label, x=round(PLOT_LEFT + (index + 0.5) * slot, 2)))
-    y_ticks = [
-        Tick(f"{value:,}", y=round(base - plot_height * value / top, 2))
+    grid = [
+        f'<line class="chart-grid" x1="{PLOT_LEFT}" x2="{CHART_WIDTH}" y1="{y:.2f}" y2="{y:.2f}">'
+        f'</line><text class="chart-label" x="{PLOT_LEFT - 6}" y="{y:.2f}" text-anchor="end"'
+        f' dominant-baseline="middle">{value:,}</text>'
         for value in sorted({0, top // 2, top})
+        for y in [base - plot_height * value / top]
     ]
-    return {
-        "bars": bars,
-        "x_ticks": x_ticks,
-        "y_ticks": y_ticks,
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "plot_left": PLOT_LEFT,
-        "plot_right": CHART_WIDTH,
-        "base": base,
-        "label_y": CHART_HEIGHT - 6,
-    }
+    labels = [
+        f'<text class="chart-label" x="{PLOT_LEFT + (index + 0.5) * slot:.2f}"'
+        f' y="{CHART_HEIGHT - 6}" text-anchor="middle">'
+        f"{escape(timezone.localtime(bucket.start).strftime(label_format))}</text>"
+        for index, bucket in enumerate(buckets)
+        if index % label_every == 0
+    ]
+    # The markup is numbers, SERIES' names and escaped labels: safe as it is.
+    return format_html(
+        '<svg id="{id}" class="bar-chart" viewBox="0 0 {width} {height}" role="img"'
+        ' aria-labelledby="{id}-title"><title id="{id}-title">{title}</title>{body}</svg>',
+        id=chart_id,
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
+        title=title,
+        body=mark_safe("".join(grid + bars + labels)),
+    )
 
 
 def rows(buckets: list[stats.Bucket], label_format: str) -> list[dict[str, Any]]:
@@ -128,8 +116,14 @@ def job_context(figures: stats.JobFigures) -> dict[str, Any]:
             (value, label, figures.by_status.get(value, 0)) for value, label in JobStatus.choices
         ],
         "series": SERIES,
-        "hours_chart": bar_chart(figures.hours, label_format="%H:00", label_every=6),
-        "days_chart": bar_chart(figures.days, label_format="%b %d", label_every=5),
+        "hours_chart": bar_chart(
+            "chart-hours", HOURS_TITLE, figures.hours, label_format="%H:00", label_every=6
+        ),
+        "days_chart": bar_chart(
+            "chart-days", DAYS_TITLE, figures.days, label_format="%b %d", label_every=5
+        ),
+        "hours_title": HOURS_TITLE,
+        "days_title": DAYS_TITLE,
         "hours_rows": rows(figures.hours, "%a %H:00"),
         "days_rows": rows(figures.days, "%a %b %d"),
         "max_age_seconds": int(stats.MAX_AGE.total_seconds()),

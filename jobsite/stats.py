@@ -17,6 +17,7 @@ zone whose offset is a whole number of hours.
 
 from __future__ import annotations
 
+import logging
 import time
 from bisect import bisect_right
 from collections import Counter
@@ -41,6 +42,8 @@ SNAPSHOT_KEY = "jobsite:dashboard-figures:v1"
 SCHEDULE_NAME = "jobsite-dashboard-figures"
 SCHEDULE_FUNC = "jobsite.tasks.refresh_job_figures_task"
 FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED)
+
+logger = logging.getLogger(__name__)
 
 
 class UtcHour(Func):
@@ -158,15 +161,23 @@ def take(now: datetime | None = None) -> JobFigures:
 
 
 def refresh() -> JobFigures:
-    """Take the figures and keep them as the snapshot views read."""
+    """Take the figures and keep them as the snapshot views read (when the cache answers:
+    otherwise every view takes its own)."""
     figures = take()
-    cache.set(SNAPSHOT_KEY, figures, timeout=None)
+    try:
+        cache.set(SNAPSHOT_KEY, figures, timeout=None)
+    except Exception:
+        logger.warning("dashboard figures: the cache did not keep the snapshot", exc_info=True)
     return figures
 
 
 def current() -> JobFigures:
     """The snapshot, or new figures when it is missing, stale, or cheap to take again."""
-    figures = cache.get(SNAPSHOT_KEY)
+    try:
+        figures = cache.get(SNAPSHOT_KEY)
+    except Exception:
+        logger.warning("dashboard figures: the cache did not answer", exc_info=True)
+        figures = None
     if (
         not isinstance(figures, JobFigures)
         or figures.is_stale(timezone.now())
