@@ -13,6 +13,8 @@ one warm-up) of:
 - the dashboard `/` while the figures' snapshot is fresh (what views see while the
   `jobsite-dashboard-figures` schedule runs), next to the plain list page `/jobs/` in the
   same run, and their ratio (goal: the dashboard at most 50 ms);
+- the jobs list's idle live poll as jobs/live.py describes it (`/jobs/live/?since=<token>`
+  with the first page's ids and versions: nothing changed, 204);
 - taking the figures (`jobsite.stats.take`: what the schedule does every minute, and what a
   view does when the snapshot is missing or stale);
 The machine is shared: the load average is printed at the start and the end.
@@ -91,6 +93,27 @@ def fill(rows: int, user: Any, printers: list[int], imports: list, now: datetime
     return time.perf_counter() - started
 
 
+def idle_poll_url() -> str:
+    """The jobs list's poll when nothing changed since its first page was rendered."""
+    from urllib.parse import urlencode
+
+    from jobs import live
+    from jobs.models import Job
+    from jobs.views import PAGE_SIZE
+
+    shown = Job.objects.order_by("-updated_at", "-id").values_list("id", "version")[:PAGE_SIZE]
+    jobs = ",".join(f"{pk}:{version}" for pk, version in shown)
+    return "/jobs/live/?" + urlencode({"since": live.change_token(), "jobs": jobs, "query": ""})
+
+
+def poll_ms(client: Any, url: str, repeat: int) -> tuple[float | None, int]:
+    """Median server time of the idle poll, or None and the status when it is not 204."""
+    response = client.get(url, secure=True)
+    if response.status_code != 204:
+        return None, response.status_code
+    return median_ms(lambda: client.get(url, secure=True), repeat), 204
+
+
 def measure(rows: int, repeat: int) -> dict[str, Any]:
     from django.core.cache import cache
     from django.core.management import call_command
@@ -126,6 +149,8 @@ def measure(rows: int, repeat: int) -> dict[str, Any]:
     out["snapshot_age_s"] = (timezone.now() - stats.current().taken_at).total_seconds()
     out["list_ms"], out["list_status"] = request_ms(client, "/jobs/", repeat)
     progress(f"dashboard {out['dashboard_ms']} ms, list {out['list_ms']} ms")
+
+    out["poll_ms"], out["poll_status"] = poll_ms(client, idle_poll_url(), repeat)
 
     def without_snapshot() -> None:
         cache.delete(stats.SNAPSHOT_KEY)
@@ -171,6 +196,9 @@ def report(results: dict[str, dict[str, Any]], rows: int, repeat: int) -> None:
         )
         print(f"  jobs list /jobs/:            {_ms(listing, result['list_status'])}")
         print(f"  dashboard / list page:       {ratio}")
+        poll = _ms(result["poll_ms"], result["poll_status"])
+        print(f"  idle live poll /jobs/live/:  {poll} (list page / poll:", end=" ")
+        print(f"{listing / result['poll_ms']:.1f}×)" if listing and result["poll_ms"] else "—)")
         print(
             f"  taking the figures (the schedule, every minute): {result['take_ms']:.0f} ms"
             f" (median of {TAKE_REPEAT}); a view with no snapshot:"
