@@ -18,8 +18,12 @@ migrate: setup
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py createcachetable
 
+# Where the processes keep their metrics (docs/metrics.md); emptied before they start.
+METRICS_DIR := $(or $(PROMETHEUS_MULTIPROC_DIR),var/prometheus)
+
 run: migrate
 	$(BIN)/python manage.py seed_demo
+	mkdir -p "$(METRICS_DIR)" && find "$(METRICS_DIR)" -maxdepth 1 -name '*.db' -delete
 	@echo "Jobsite: http://127.0.0.1:8000/  (Ctrl-C stops the web server and the cluster)"
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile
 

@@ -10,6 +10,7 @@ the checkpoint; a cancel request is honoured between batches.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -25,10 +26,12 @@ from imports.models import ImportErrorRecord, ImportJob, ImportStatus, OnError
 from imports.reading import Record, UnreadableFile, open_records
 from imports.rows import BatchPlan, RowError, RowValidator, plan_batch, reference_key
 from imports.schedules import locked_single_schedule
+from imports.signals import import_rows_processed
 from imports.writer import insert_jobs, update_jobs
 from jobs.runner import RunFailed, Runner
 from jobs.runs import FINISHED_STATUSES
 from jobs.search import merge_index
+from jobs.signals import send_when_committed
 
 logger = logging.getLogger("imports")
 
@@ -184,6 +187,7 @@ class Importer(Runner):
         with self.step(total_rows=rows):
             self.store_errors(errors)
             self.progress.update(processed_rows=rows, error_count=error_rows)
+            announce_rows(failed=error_rows)
         raise RunFailed(
             f"Nothing was imported: {error_rows} of {rows} rows are invalid and the import "
             "was set to all-or-nothing. Fix the rows listed below and upload the file again."
@@ -243,6 +247,13 @@ class Importer(Runner):
         progress["updated_count"] += updated
         progress["skipped_count"] += plan.skipped + len(plan.updates) - updated
         progress["error_count"] += plan.error_rows
+        announce_rows(
+            created=created,
+            updated=updated,
+            unchanged=len(plan.updates) - updated,
+            skipped=plan.skipped,
+            failed=plan.error_rows,
+        )
 
     def store_errors(self, errors: list[RowError]) -> None:
         """Keep the errors as records, up to IMPORT_MAX_STORED_ERRORS for the import."""
@@ -276,6 +287,13 @@ class Importer(Runner):
         if self.stream is not None:
             self.stream.close()
             self.stream = None
+
+
+def announce_rows(**outcomes: int) -> None:
+    """Send `import_rows_processed` with the rows of a batch by outcome once it commits."""
+    counted = Counter({outcome: rows for outcome, rows in outcomes.items() if rows})
+    if counted:
+        send_when_committed(import_rows_processed, outcomes=counted)
 
 
 # --- Imports waiting for their turn -------------------------------------------------------

@@ -32,7 +32,9 @@ from imports.models import (
     ImportStatus,
 )
 from imports.schedules import locked_single_schedule
+from imports.signals import imports_deleted
 from jobs.models import Job
+from jobs.signals import send_when_committed
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +152,10 @@ def _delete(expired: QuerySet[ImportJob], storage: Storage, result: CleanupResul
         with timer.write(), transaction.atomic():
             # Re-apply the criteria: only what is still expired goes.
             _, per_model = expired.filter(pk__in=ids).delete()
-        result.imports += per_model.get(ImportJob._meta.label, 0)
+            deleted = per_model.get(ImportJob._meta.label, 0)
+            if deleted:
+                send_when_committed(imports_deleted, count=deleted)
+        result.imports += deleted
         result.events += per_model.get(ImportEvent._meta.label, 0)
         result.error_records += per_model.get(ImportErrorRecord._meta.label, 0)
         still_there = set(ImportJob.objects.filter(pk__in=ids).values_list("pk", flat=True))

@@ -13,6 +13,9 @@ statements, whatever its size:
   UPDATE writes them all, checking and raising each job's version: on PostgreSQL from a
   temporary table filled with COPY, elsewhere one prepared statement run for every row
   (executemany). Their `updated` events are written like the new jobs'.
+
+Like every other write of job history, each announces its jobs' status transitions
+(`jobs.signals.jobs_changed`, surface `import`) once the caller's transaction commits.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from django.db import IntegrityError, connection, models
 
 from imports.models import ImportJob
 from jobs.models import EDITABLE_FIELDS, Job, JobEvent, creation_diff
+from jobs.signals import announce_changes
 from jobs.status import STATUS_SIDE_EFFECT_FIELDS, creation_side_effects
 
 # PostgreSQL's wire protocol counts a statement's parameters in 16 bits.
@@ -38,6 +42,7 @@ PASS_THROUGH = (models.CharField, models.TextField, models.IntegerField, models.
 UPDATE_FIELDS = (*EDITABLE_FIELDS, *STATUS_SIDE_EFFECT_FIELDS, "updated_at", "updated_by")
 JOB_TABLE = Job._meta.db_table
 CHANGES_TABLE = "import_job_changes"
+IMPORT_SURFACE = JobEvent.Origin.IMPORT.value
 
 
 class JobChangedMeanwhile(IntegrityError):
@@ -94,6 +99,7 @@ def insert_jobs(
             **_origin(source_import),
         },
     )
+    announce_changes((("", values["status"]) for values in new_jobs), surface=IMPORT_SURFACE)
     return len(ids)
 
 
@@ -111,6 +117,7 @@ def update_jobs(
     """
     changed: dict[tuple[str, ...], list[Job]] = {}  # by the fields they change
     events: list[dict[str, Any]] = []
+    transitions: list[tuple[str, str]] = []
     actor_id = actor.pk if actor is not None else None
     for job, clean in updates:
         touched, diff = job.assign_changes(clean, actor=actor, at=at)
@@ -122,6 +129,7 @@ def update_jobs(
         job.updated_at = at
         changed.setdefault(tuple(sorted(touched)), []).append(job)
         events.append({"job": job.pk, "changes": diff})
+        transitions.append((diff.get("status", [job.status])[0], job.status))
     if not events:
         return 0
     written = _update_versioned(changed)
@@ -142,12 +150,13 @@ def update_jobs(
             **_origin(source_import),
         },
     )
+    announce_changes(transitions, surface=IMPORT_SURFACE)
     return len(events)
 
 
 def _origin(source_import: ImportJob) -> dict[str, str]:
     """An import's events name it as their origin (docs/jobs.md, "History")."""
-    return {"origin": JobEvent.Origin.IMPORT.value, "origin_ref": str(source_import.pk)}
+    return {"origin": IMPORT_SURFACE, "origin_ref": str(source_import.pk)}
 
 
 # --- Statements --------------------------------------------------------------------------

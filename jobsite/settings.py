@@ -4,7 +4,10 @@ Embedded default: SQLite (WAL) + django-q2 ORM broker + DatabaseCache, nothing t
 Scale-out: DATABASE_URL=postgres://… and REDIS_URL=redis://… (broker and cache).
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -82,6 +85,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "jobsite.metrics.RequestMetricsMiddleware",  # after static files: times the app's answers
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -254,8 +258,9 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
-# A load balancer probes /healthz over plain HTTP and needs its 200 or 503, not a redirect.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# A load balancer probes /healthz over plain HTTP and needs its 200 or 503, not a redirect;
+# Prometheus scrapes /metrics where it is (a redirect would come after its token was sent).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 
 # --- Content-Security-Policy and Permissions-Policy -------------------------
 # Scripts and styles come only from the app's own static files: no inline scripts, event
@@ -352,3 +357,27 @@ LOGGING = {
 BULK_RUN_BATCH_SIZE = env_int("BULK_RUN_BATCH_SIZE", 1000)  # jobs per transaction
 BULK_RUN_LEASE_SECONDS = env_int("BULK_RUN_LEASE_SECONDS", 60)
 BULK_RUN_MAX_ATTEMPTS = env_int("BULK_RUN_MAX_ATTEMPTS", 3)
+
+# --- Metrics (docs/metrics.md) ------------------------------------------------
+# prometheus_client keeps every process's metrics in files of one folder, which the web workers
+# and the cluster processes of a machine share and /metrics adds up. The library reads the
+# variable when it is first imported, which in every process comes after the settings (in
+# gunicorn's master too: jobsite/gunicorn_conf.py), so the settings put it in the environment,
+# where the processes started from this one find it as well. A test run without it set gets a
+# folder of its own, removed when the run ends.
+
+
+def metrics_folder() -> Path:
+    given = env_str("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        return Path(given)
+    if "PYTEST_VERSION" in os.environ:
+        folder = Path(tempfile.mkdtemp(prefix="jobsite-metrics-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        return folder
+    return VAR_DIR / "prometheus"
+
+
+PROMETHEUS_MULTIPROC_DIR = metrics_folder()
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)

@@ -28,7 +28,10 @@ LOG_TAIL = 3000
 
 
 def environment(**overrides: str) -> dict[str, str]:
-    """This process's environment without the outer test run's own variables, plus overrides."""
+    """This process's environment without the outer test run's own variables, plus overrides.
+
+    PROMETHEUS_MULTIPROC_DIR stays (the settings set it): the processes write their metrics
+    where this one's /metrics reads them (docs/metrics.md)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(OUTER_ONLY)}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(overrides)
@@ -73,9 +76,9 @@ def database_url(connection: Any) -> str:
 @contextmanager
 def scratch_site(workdir: Path, name: str, **overrides: str) -> Iterator[dict[str, str]]:
     """The environment of a site of its own, for processes that do not share the test
-    database: a migrated scratch database, var and media folders in `workdir`, a queue of its
-    own even on a shared Redis; `overrides` on top. The database is a SQLite file, or on a
-    PostgreSQL run (DATABASE_URL) one beside that database, dropped at the end."""
+    database: a migrated scratch database, var, media and metrics folders in `workdir`, a
+    queue of its own even on a shared Redis; `overrides` on top. The database is a SQLite
+    file, or on a PostgreSQL run (DATABASE_URL) one beside that database, dropped at the end."""
     unique = f"{name}{os.getpid()}"
     with _scratch_database(workdir, unique) as database_url:
         env = environment(
@@ -83,6 +86,7 @@ def scratch_site(workdir: Path, name: str, **overrides: str) -> Iterator[dict[st
             DATABASE_URL=database_url,
             JOBSITE_VAR_DIR=str(workdir),
             MEDIA_ROOT=str(workdir / "media"),
+            PROMETHEUS_MULTIPROC_DIR=str(workdir / "prometheus"),
             Q_CLUSTER_NAME=unique,
             **overrides,
         )
