@@ -57,12 +57,34 @@ class JobOrdering(django_filters.OrderingFilter):
         return qs.order_by(ordering, "-id" if ordering.startswith("-") else "id")
 
 
-def _date_range(label: str) -> django_filters.DateFromToRangeFilter:
+class OrderedDateRangeField(django_filters.fields.DateRangeField):
+    """A from–to pair of dates whose "from" is not after its "to": reversed, it would match
+    nothing, so it is refused with a message saying so (on the page and in an API's or a
+    tool's error details) rather than showing an empty list."""
+
+    def compress(self, data_list: list[Any]) -> slice | None:
+        span = super().compress(data_list)
+        if span and span.start and span.stop and span.start > span.stop:
+            first, last = span.start.date().isoformat(), span.stop.date().isoformat()
+            raise forms.ValidationError(
+                "The “from” date %(first)s is after the “to” date %(last)s, so no job could "
+                "match; swap them.",
+                code="reversed",
+                params={"first": first, "last": last},
+            )
+        return span
+
+
+class OrderedDateRangeFilter(django_filters.DateFromToRangeFilter):
+    field_class = OrderedDateRangeField
+
+
+def _date_range(label: str) -> OrderedDateRangeFilter:
     widget = django_filters.widgets.DateRangeWidget(attrs={"type": "date"})
     # The page shows one legend for the pair; each input still needs a name of its own.
     for end, input_widget in zip(("from", "to"), widget.widgets, strict=True):
         input_widget.attrs["aria-label"] = f"{label} {end}"
-    return django_filters.DateFromToRangeFilter(label=label, widget=widget)
+    return OrderedDateRangeFilter(label=label, widget=widget)
 
 
 class JobFilter(django_filters.FilterSet):

@@ -29,8 +29,10 @@ from jobs.bulk_runs import (
     start_bulk_run,
 )
 from jobs.filters import SORT_FIELDS, JobFilter
-from jobs.forms import CancelForm, JobForm
+from jobs.forms import KEEP_PREFIX, VERSION_MISSING, CancelForm, JobForm
+from jobs.merge import merge
 from jobs.models import (
+    EDITABLE_FIELDS,
     BulkAction,
     BulkRun,
     Job,
@@ -38,6 +40,7 @@ from jobs.models import (
     NotCancellable,
     Printer,
     VersionConflict,
+    event_value,
 )
 from jobs.paging import (
     COUNT_CAP,
@@ -49,11 +52,13 @@ from jobs.paging import (
 )
 from jobs.runs import RunNotCancellable, RunStatus
 from jobs.status import ALLOWED_TRANSITIONS, InvalidTransition, JobStatus
-from jobs.templatetags.jobs_tags import change_value
+from jobs.templatetags.jobs_tags import can_reopen, change_value
 
 View = Callable[..., HttpResponse]
+MESSAGE_LEVELS = {"success": messages.SUCCESS, "info": messages.INFO, "error": messages.ERROR}
 PAGE_SIZE = 50
 HISTORY_IN_MODAL = 5
+HISTORY_ON_PAGE = 50
 
 # Table columns: (label, sort key or None). The first click sorts in the usual direction.
 COLUMNS = [
@@ -230,21 +235,38 @@ def job_export(request: HttpRequest, export_format: str) -> StreamingHttpRespons
 @permission_required("jobs.view_job")
 def job_detail(request: HttpRequest, pk: int) -> TemplateResponse:
     job = get_object_or_404(Job.objects.with_related(), pk=pk)
-    events = job.events.select_related("actor")[:50]
-    return TemplateResponse(request, "jobs/job_detail.html", {"job": job, "events": events})
+    return TemplateResponse(request, "jobs/job_detail.html", _detail_context(job))
+
+
+def _detail_context(job: Job) -> dict[str, Any]:
+    return {"job": job, "events": job.events.select_related("actor")[:HISTORY_ON_PAGE]}
 
 
 @login_required
 @permission_required("jobs.change_job")
 @require_http_methods(["GET", "POST"])
 def job_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The edit dialog. A save based on an older version is merged with what was saved
+    meanwhile (jobs/merge.py): fields only one side changed are kept from that side; fields
+    both changed differently are shown side by side, each for the editor to choose."""
     job = get_object_or_404(Job.objects.with_related(), pk=pk)
     if request.method == "GET":
         return _render_edit(request, job, JobForm(instance=job))
-    form = JobForm(request.POST, instance=job)
+    if "reopen" in request.POST:
+        return _reopen(request, job)
+    waiting = JobForm.awaiting_choice(request.POST)
+    if waiting:
+        form = JobForm(request.POST, instance=job)
+        return _render_edit(request, job, form, conflicts=waiting, choose_error=True)
+    form = JobForm(JobForm.apply_choices(request.POST, job), instance=job)
     based_on = _posted_version(request)
+    merged = False
     if based_on is not None and based_on != job.version:
-        return _render_edit(request, job, form, conflict=True)
+        outcome = merge(form.base_values(), form.posted_values(), _stored(job), EDITABLE_FIELDS)
+        form = JobForm(form.rebased_data(job, outcome.theirs), instance=job)
+        if not outcome.clean:
+            return _render_edit(request, job, form, conflicts=sorted(outcome.conflicts))
+        merged = True
     if not form.is_valid():
         return _render_edit(request, job, form)
     try:
@@ -255,13 +277,40 @@ def job_edit(request: HttpRequest, pk: int) -> HttpResponse:
             expected_version=form.cleaned_data["version"],
         )
     except VersionConflict as conflict:
-        return _render_edit(request, conflict.latest, form, conflict=True)
+        return _render_edit(request, conflict.latest, form, raced=True)
     except InvalidTransition as error:
         form.add_error("status", str(error))
         return _render_edit(request, job, form)
+    also = " Kept the changes saved meanwhile by others." if merged else ""
     if event is None:
-        return _saved(request, job, "No changes to save.", level="info")
-    return _saved(request, job, f"Saved “{job.name}”: {describe_changes(event)}.")
+        return _saved(request, job, f"No changes to save.{also}", level="info")
+    return _saved(request, job, f"Saved “{job.name}”: {describe_changes(event)}.{also}")
+
+
+def _reopen(request: HttpRequest, job: Job) -> HttpResponse:
+    """The job page's Reopen: a cancelled or failed job back to pending, behind the version
+    the page showed."""
+    based_on = _posted_version(request)
+    if not can_reopen(job):
+        refusal = f"A {job.get_status_display().lower()} job cannot be reopened. Nothing changed."
+        return _saved(request, job, refusal, level="error")
+    if based_on is None:
+        return _saved(request, job, VERSION_MISSING, level="error")
+    try:
+        job.apply_changes(
+            {"status": JobStatus.PENDING},
+            actor=request.user,
+            origin=JobEvent.Origin.UI,
+            expected_version=based_on,
+        )
+    except VersionConflict as conflict:
+        message = "This job changed since the page showed it; nothing was reopened. Check it now."
+        return _saved(request, conflict.latest, message, level="error")
+    return _saved(request, job, f"Reopened “{job.name}”: it is pending again.")
+
+
+def _stored(job: Job) -> dict[str, Any]:
+    return {name: getattr(job, name) for name in EDITABLE_FIELDS}
 
 
 @login_required
@@ -534,18 +583,53 @@ def _latest_event(job: Job) -> JobEvent | None:
 
 
 def _render_edit(
-    request: HttpRequest, job: Job, form: JobForm, *, conflict: bool = False
+    request: HttpRequest,
+    job: Job,
+    form: JobForm,
+    *,
+    conflicts: Sequence[str] = (),
+    choose_error: bool = False,
+    raced: bool = False,
 ) -> TemplateResponse:
+    """The edit dialog (or page). `conflicts`: the fields both this edit and a change saved
+    meanwhile changed, each shown with both values to choose from; `raced`: the job changed
+    between the check and the write, so nothing was saved."""
     events = list(job.events.select_related("actor")[:HISTORY_IN_MODAL])
     context = {
         "job": job,
         "form": form,
         "events": events,
-        "conflict": conflict,
+        "conflicts": [_conflict(job, form, name) for name in conflicts],
+        "choose_error": choose_error,
+        "raced": raced,
         "latest_event": events[0] if events else None,
     }
     template = "jobs/job_edit.html#modal" if _wants_partial(request) else "jobs/job_edit.html"
     return TemplateResponse(request, template, context)
+
+
+def _conflict(job: Job, form: JobForm, name: str) -> dict[str, Any]:
+    """One field both sides changed: its label, my value, theirs, and who set theirs when."""
+    mine = form.posted_values()[name]
+    if name == "printer":
+        mine = Printer.objects.filter(pk=mine).first() if str(mine or "").isdigit() else mine
+    theirs = getattr(job, name)
+    return {
+        "name": name,
+        "label": form.fields[name].label,
+        "mine": _shown(name, mine),
+        "theirs": _shown(name, theirs),
+        "event": job.events.filter(changes__has_key=name).select_related("actor").first(),
+        "kept": form.data.get(f"{KEEP_PREFIX}{name}", ""),
+    }
+
+
+def _shown(name: str, value: Any) -> str:
+    if name == "status" and value in JobStatus.values:
+        return JobStatus(value).label
+    if name == "printer" and not value:
+        return "No printer"
+    return change_value(event_value(value))
 
 
 def _render_cancel(
@@ -568,15 +652,20 @@ def _render_cancel(
 
 
 def _saved(request: HttpRequest, job: Job, message: str, *, level: str = "success") -> HttpResponse:
-    """After a write: HTMX gets the job's row in place, a closed modal and a toast."""
+    """After a write (or a refusal, at `level` "error"): HTMX gets the job in place (its
+    list row, or on the job's own page its facts, actions and history), a closed modal and
+    a toast; a plain request goes to the job's page with the message."""
     if not request.htmx:
-        messages.add_message(
-            request, messages.SUCCESS if level == "success" else messages.INFO, message
-        )
+        messages.add_message(request, MESSAGE_LEVELS[level], message)
         return redirect(job)
-    job = Job.objects.select_related("printer", "updated_by").get(pk=job.pk)
-    response = TemplateResponse(request, "jobs/job_list.html#row", {"job": job})
-    retarget(response, f"#job-{job.pk}")
+    if request.htmx.current_url_abs_path == job.get_absolute_url():
+        job = Job.objects.with_related().get(pk=job.pk)
+        response = TemplateResponse(request, "jobs/job_detail.html#live", _detail_context(job))
+        retarget(response, "#job-live")
+    else:
+        job = Job.objects.select_related("printer", "updated_by").get(pk=job.pk)
+        response = TemplateResponse(request, "jobs/job_list.html#row", {"job": job})
+        retarget(response, f"#job-{job.pk}")
     reswap(response, "outerHTML")
     # After settle, so focus returns to the Edit button of the row that replaced the old one.
     trigger_client_event(response, "jobsite:close-modal", after="settle")

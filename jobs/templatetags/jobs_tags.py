@@ -8,7 +8,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from jobs.status import JobStatus, can_transition
+
 register = template.Library()
+
+# The statuses the job page's Reopen takes back to pending (docs/jobs.md, "Status rules").
+REOPENABLE = (JobStatus.CANCELLED, JobStatus.FAILED)
 
 # A key no job has, reversed in its place and then replaced by the job's (see `job_url`).
 STAND_IN_KEY = 2**62
@@ -51,3 +56,10 @@ def when(moment: datetime | None) -> SafeString | str:
         local.strftime("%Y-%m-%d %H:%M %Z"),
         naturaltime(moment),
     )
+
+
+@register.filter
+def can_reopen(job: Any) -> bool:
+    """Whether the job page offers Reopen: a cancelled or failed job the status rules let
+    go back to pending."""
+    return job.status in REOPENABLE and can_transition(job.status, JobStatus.PENDING)

@@ -5,6 +5,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from jobs.merge import comparable
 from jobs.models import EDITABLE_FIELDS, Job, JobEvent, Printer
 
 pytestmark = pytest.mark.django_db
@@ -156,25 +157,113 @@ def test_invalid_form_keeps_typed_values(client_for, editor, job) -> None:
     assert 'aria-invalid="true"' in body
 
 
-def test_second_save_from_same_version_conflicts_and_writes_nothing(
+def opened_form(job: Job, **overrides) -> dict:
+    """The form as the dialog posts it: the values typed over the job as it was when opened,
+    with the hidden base values of that moment."""
+    base = {f"base-{name}": comparable(getattr(job, name)) for name in EDITABLE_FIELDS}
+    return {**base, **form_data(job, **overrides)}
+
+
+def test_edits_of_different_fields_merge_without_a_conflict(
     client_for, editor, admin_user, job
 ) -> None:
-    client = client_for(admin_user)
-    first = client.post(edit_url(job), form_data(job, priority=5), HTTP_HX_REQUEST="true")
-    assert first.status_code == 200 and "HX-Retarget" in first
+    opened = Job.objects.get(pk=job.pk)
+    job.apply_changes({"priority": 5}, actor=admin_user, origin="ui")
     client = client_for(editor)
-    second = client.post(
-        edit_url(job), form_data(job, name="Mine", priority=9), HTTP_HX_REQUEST="true"
+    response = client.post(edit_url(job), opened_form(opened, name="Mine"), HTTP_HX_REQUEST="true")
+    assert response["HX-Retarget"] == f"#job-{job.pk}"
+    message = triggers(response)["jobsite:toast"]["message"]
+    assert "name: Bracket → Mine" in message and "Kept the changes saved meanwhile" in message
+    job.refresh_from_db()
+    assert (job.name, job.priority, job.version) == ("Mine", 5, 3)
+    assert job.events.first().changes == {"name": ["Bracket", "Mine"]}
+
+
+def test_their_status_change_merges_with_my_other_edit(client_for, editor, admin_user, job) -> None:
+    """The status I did not touch is no longer one the form offers: theirs is kept."""
+    opened = Job.objects.get(pk=job.pk)
+    job.apply_changes({"status": "running"}, actor=admin_user, origin="ui")
+    job.apply_changes({"status": "completed"}, actor=admin_user, origin="ui")
+    client = client_for(editor)
+    response = client.post(
+        edit_url(job), opened_form(opened, notes="line one\r\nline two"), HTTP_HX_REQUEST="true"
     )
-    assert second.status_code == 200 and "HX-Retarget" not in second
-    body = second.content.decode()
-    assert "Someone else changed this job" in body
-    assert "admin changed it" in body and "priority: 2 → 5" in body
-    assert "Reload with latest values" in body and edit_url(job) in body
-    assert 'value="Mine"' in body  # the user's typing is still there to copy
+    assert "HX-Retarget" in response
+    job.refresh_from_db()
+    assert (job.status, job.notes) == ("completed", "line one\nline two")
+
+
+def test_same_field_changed_by_both_shows_each_value_and_writes_nothing(
+    client_for, editor, admin_user, job
+) -> None:
+    opened = Job.objects.get(pk=job.pk)
+    job.apply_changes({"priority": 5}, actor=admin_user, origin="ui")
+    client = client_for(editor)
+    response = client.post(
+        edit_url(job), opened_form(opened, name="Mine", priority=9), HTTP_HX_REQUEST="true"
+    )
+    assert "HX-Retarget" not in response
+    body = response.content.decode()
+    assert "Someone else changed a field you changed too. Nothing was saved yet." in body
+    assert [c["name"] for c in response.context["conflicts"]] == ["priority"]
+    conflict = response.context["conflicts"][0]
+    assert (conflict["mine"], conflict["theirs"]) == ("9", "5")
+    assert "set by admin" in body
+    assert 'name="keep-priority" value="mine"' in body
+    assert 'value="Mine"' in body and 'value="9"' in body  # nothing typed is lost
+    assert 'name="version" value="2"' in body and 'name="base-priority" value="5"' in body
     job.refresh_from_db()
     assert (job.name, job.priority, job.version) == ("Bracket", 5, 2)
-    assert job.events.count() == 1
+
+
+@pytest.mark.parametrize(("keep", "priority"), [("mine", 9), ("theirs", 5)])
+def test_choosing_per_field_saves_that_value_and_my_other_changes(
+    client_for, editor, admin_user, job, keep, priority
+) -> None:
+    opened = Job.objects.get(pk=job.pk)
+    job.apply_changes({"priority": 5}, actor=admin_user, origin="ui")
+    client = client_for(editor)
+    first = client.post(
+        edit_url(job), opened_form(opened, name="Mine", priority=9), HTTP_HX_REQUEST="true"
+    )
+    form = first.context["form"]
+    data = {key: form.data.getlist(key) for key in form.data}
+    data.update({"conflict": "priority", "keep-priority": keep})
+    response = client.post(edit_url(job), data, HTTP_HX_REQUEST="true")
+    assert "HX-Retarget" in response
+    job.refresh_from_db()
+    assert (job.name, job.priority) == ("Mine", priority)
+
+
+def test_saving_a_conflict_without_choosing_asks_again(client_for, editor, admin_user, job) -> None:
+    data = {**opened_form(job, priority=9), "conflict": "priority"}
+    job.apply_changes({"priority": 5}, actor=admin_user, origin="ui")
+    response = client_for(editor).post(edit_url(job), data, HTTP_HX_REQUEST="true")
+    assert "Choose yours or theirs for each field below." in response.content.decode()
+    job.refresh_from_db()
+    assert (job.priority, job.version) == (5, 2)
+
+
+def test_a_form_without_base_values_asks_about_every_field_it_differs_in(
+    client_for, editor, admin_user, job
+) -> None:
+    """A dialog opened before the base values existed: any field unlike the stored job."""
+    opened = Job.objects.get(pk=job.pk)
+    job.apply_changes({"priority": 5}, actor=admin_user, origin="ui")
+    response = client_for(editor).post(
+        edit_url(job), form_data(opened, name="Mine"), HTTP_HX_REQUEST="true"
+    )
+    assert sorted(c["name"] for c in response.context["conflicts"]) == ["name", "priority"]
+    job.refresh_from_db()
+    assert (job.name, job.priority) == ("Bracket", 5)
+
+
+def test_modal_states_each_rule_and_names_the_empty_printer(client_for, editor, job) -> None:
+    body = client_for(editor).get(edit_url(job), HTTP_HX_REQUEST="true").content.decode()
+    assert "A whole number 0–10; 10 is the most urgent." in body
+    assert "Required for business jobs" in body
+    assert ">No printer</option>" in body and "---------" not in body
+    assert ">Close</button>" in body
 
 
 def test_conflict_raised_at_write_time_writes_nothing(client_for, editor, job, monkeypatch) -> None:
@@ -188,7 +277,8 @@ def test_conflict_raised_at_write_time_writes_nothing(client_for, editor, job, m
     monkeypatch.setattr(Job, "apply_changes", racing)
     client = client_for(editor)
     response = client.post(edit_url(job), form_data(job, priority=4), HTTP_HX_REQUEST="true")
-    assert "Someone else changed this job" in response.content.decode()
+    assert "Someone else changed this job while you were saving it" in response.content.decode()
+    assert 'value="4"' in response.content.decode()
     job.refresh_from_db()
     assert job.priority == 2 and not job.events.exists()
 
@@ -253,3 +343,78 @@ def test_history_shows_zero_and_false_as_values(client_for, editor, make_job) ->
     assert "priority: 0 → 4" in body and "is_business: yes → no" in body
     modal = client.get(edit_url(job), HTTP_HX_REQUEST="true").content.decode()
     assert "priority: 0 → 4" in modal
+
+
+def test_job_page_edit_opens_the_dialog_and_stays_a_link_without_javascript(
+    client_for, editor, job
+) -> None:
+    body = client_for(editor).get(job.get_absolute_url()).content.decode()
+    assert f'href="{edit_url(job)}"' in body and f'hx-get="{edit_url(job)}"' in body
+    assert 'id="job-live"' in body and f'data-version="{job.version}"' in body
+
+
+def test_a_save_from_the_job_page_refreshes_the_page_section(client_for, editor, job) -> None:
+    response = client_for(editor).post(
+        edit_url(job),
+        form_data(job, priority=6),
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver{job.get_absolute_url()}",
+    )
+    assert response["HX-Retarget"] == "#job-live"
+    body = response.content.decode()
+    assert body.lstrip().startswith('<section id="job-live"') and "priority: 2 → 6" in body
+
+
+@pytest.mark.parametrize("status", ["cancelled", "failed"])
+def test_reopen_takes_a_cancelled_or_failed_job_back_to_pending(
+    client_for, editor, make_job, status
+) -> None:
+    job = make_job(name="Stuck", status=status)
+    client = client_for(editor)
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert ">Reopen</button>" in page
+    response = client.post(
+        edit_url(job),
+        {"reopen": "pending", "version": job.version},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver{job.get_absolute_url()}",
+    )
+    assert response["HX-Retarget"] == "#job-live"
+    assert (
+        triggers(response)["jobsite:toast"]["message"] == "Reopened “Stuck”: it is pending again."
+    )
+    job.refresh_from_db()
+    assert job.status == "pending" and job.events.first().changes["status"] == [status, "pending"]
+
+
+@pytest.mark.parametrize("status", ["pending", "running", "completed"])
+def test_reopen_is_offered_and_done_only_for_cancelled_or_failed_jobs(
+    client_for, editor, make_job, status
+) -> None:
+    job = make_job(name="Busy", status=status)
+    client = client_for(editor)
+    assert ">Reopen</button>" not in client.get(job.get_absolute_url()).content.decode()
+    response = client.post(edit_url(job), {"reopen": "pending", "version": job.version})
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.status == status and not job.events.exclude(kind="created").exists()
+
+
+def test_reopen_behind_a_stale_or_missing_version_changes_nothing(
+    client_for, editor, admin_user, make_job
+) -> None:
+    job = make_job(name="Stuck", status="failed")
+    job.apply_changes({"priority": 3}, actor=admin_user, origin="ui")
+    client = client_for(editor)
+    for data in ({"reopen": "pending", "version": 1}, {"reopen": "pending"}):
+        response = client.post(edit_url(job), data, HTTP_HX_REQUEST="true")
+        assert triggers(response)["jobsite:toast"]["level"] == "error"
+    job.refresh_from_db()
+    assert (job.status, job.version) == ("failed", 2)
+
+
+def test_history_shows_the_cancellation_reason(client_for, editor, job) -> None:
+    job.cancel(actor=editor, origin="ui", reason="Customer withdrew")
+    body = client_for(editor).get(job.get_absolute_url()).content.decode()
+    history = body[body.index("<h2>History</h2>") :]
+    assert "Reason: “Customer withdrew”" in history

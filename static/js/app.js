@@ -54,9 +54,10 @@
       opener = pendingOpener;
       dialog.showModal();
     }
+    // After a refused save, the first field to fix (or to choose for) rather than the top.
     const first = dialog.querySelector(
-      "[autofocus], input:not([type=hidden]), select, textarea, button"
-    );
+      ":is(input, select, textarea)[aria-invalid=true], .conflict input[type=radio]"
+    ) || dialog.querySelector("[autofocus], input:not([type=hidden]), select, textarea, button");
     if (first) first.focus();
   });
 
@@ -106,6 +107,24 @@
     Object.keys(params).forEach(function (name) {
       if (params[name] === "") delete params[name];
     });
+  });
+
+  // History: a request whose URL is the page's own (Enter in the search box after the typed
+  // search already ran, then the Filter button) replaces the entry instead of pushing the
+  // same URL again, so Back leaves the filters in one step per change.
+  function sameQuery(a, b) {
+    const sorted = function (search) {
+      return Array.from(new URLSearchParams(search)).map(String).sort().join("&");
+    };
+    return a.pathname === b.pathname && sorted(a.search) === sorted(b.search);
+  }
+
+  document.body.addEventListener("htmx:beforeHistoryUpdate", function (event) {
+    const update = event.detail.history;
+    if (update.type !== "push") return;
+    if (sameQuery(new URL(update.path, window.location.href), window.location)) {
+      update.type = "replace";
+    }
   });
 
   // Bulk selection. Ticked jobs stay ticked across pages and back (kept in sessionStorage as
