@@ -1,5 +1,5 @@
 """A bulk run at scale (not a test): `.venv/bin/python bench/bench_bulk_runs.py [--rows N]
-[--db sqlite|postgresql]`.
+[--db sqlite|postgresql] [--batch-size N]`.
 
 On a throwaway database of each kind (SQLite file, WAL, the embedded default; PostgreSQL when
 it answers) with production settings, it writes N matching jobs (pending, default 1,000,000)
@@ -11,6 +11,7 @@ database: the run's rate (rows/s: jobs done over the run's time, the snapshot of
 selection included), the longest write transaction of the run (from the worker's DEBUG lines
 `transaction_ms=`, commit included; goal < 300 ms), and the list page's median and p95 idle
 and during the run. Goals (docs/bulk-runs.md, "Performance"): >= 20,000 rows/s, < 300 ms.
+`--batch-size` sets the worker's BULK_RUN_BATCH_SIZE (default: the setting's default).
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="matching jobs")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), action="append")
+    parser.add_argument("--batch-size", type=int, help="jobs per batch (BULK_RUN_BATCH_SIZE)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        harness.print_result(measure(args.db[0], args.rows))
+        harness.print_result(measure(args.db[0], args.rows, args.batch_size))
         return
     results = {}
     for db in args.db or ["sqlite", "postgresql"]:
@@ -48,9 +50,13 @@ def main() -> None:
             print(f"PostgreSQL skipped: {why}")
             continue
         print(f"{db}: {args.rows:,} matching jobs …", file=sys.stderr)
-        results[db] = harness.run_child(__file__, "--db", db, "--rows", str(args.rows), "--child")
+        extra = ("--batch-size", str(args.batch_size)) if args.batch_size else ()
+        results[db] = harness.run_child(
+            __file__, "--db", db, "--rows", str(args.rows), *extra, "--child"
+        )
     print(
         f"Bulk run: set priority to 5 on {args.rows:,} matching jobs (of {args.rows * 11 // 10:,})"
+        f", batches of {args.batch_size or 'the default size'}"
     )
     print(f"load average at the end: {harness.load_average()}")
     for db, r in results.items():
@@ -78,18 +84,18 @@ def percentiles(samples: list[float]) -> str:
     )
 
 
-def measure(db: str, rows: int) -> dict:
+def measure(db: str, rows: int, batch_size: int | None) -> dict:
     work = Path(tempfile.mkdtemp(prefix="jobsite-bench-bulk-"))
     try:
         if db == "postgresql":
             with harness.throwaway_postgres("bench_bulk") as url:
-                return _measure(work, rows, url)
-        return _measure(work, rows, "")
+                return _measure(work, rows, url, batch_size)
+        return _measure(work, rows, "", batch_size)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _measure(work: Path, rows: int, database_url: str) -> dict:
+def _measure(work: Path, rows: int, database_url: str, batch_size: int | None) -> dict:
     import os
 
     os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "false"
@@ -116,7 +122,10 @@ def _measure(work: Path, rows: int, database_url: str) -> dict:
 
     get_list = harness.list_page_timer(client)
 
-    cluster = qcluster.Cluster(qcluster.environment(LOG_LEVEL="DEBUG", Q_WORKERS="1"), work)
+    env = {"LOG_LEVEL": "DEBUG", "Q_WORKERS": "1"}
+    if batch_size:
+        env["BULK_RUN_BATCH_SIZE"] = str(batch_size)
+    cluster = qcluster.Cluster(qcluster.environment(**env), work)
     try:
         cluster.wait_until_up()
         get_list()  # warm up

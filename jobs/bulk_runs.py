@@ -7,11 +7,18 @@ would do, `start_bulk_run` saves and enqueues it. `run_bulk_run(run_id)` is the 
 claim, lease, steps and attempts come from jobs.runner; the work is BulkRunner.work:
 
 1. the snapshot: steps that note the selected jobs up to the highest job id at the run's
-   making (`BulkRun.max_job_id`), one range of ids per step, as BulkRunItem rows;
+   making (`BulkRun.max_job_id`), one range of ids per step, cut in batches (BulkRunBatch
+   rows of up to BULK_RUN_BATCH_SIZE ids);
 2. the batches: each one transaction that locks its jobs, checks each again against the
    selection and the action's rule, changes the rest (version + 1, one JobEvent each, whose
    origin is "bulk" and origin_ref the run's id), records the skipped ones with their reason,
-   and saves the counters and the checkpoint (the last job id done).
+   and saves the counters and the checkpoint (the last job id done). It is set-based: the
+   action's decision is made once per distinct state of the jobs (for a priority, per old
+   priority), the jobs change in one UPDATE per distinct set of new values, and the events
+   are written in one INSERT … SELECT per distinct change, the job ids passed as one
+   parameter.
+
+Once a batch commits, `jobs_changed` and `bulk_items_processed` (jobs.signals) are sent.
 """
 
 from __future__ import annotations
@@ -24,11 +31,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection, reset_queries, transaction
-from django.db.models import Count, F, Max, QuerySet
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import BooleanField, Count, F, Func, Max, QuerySet, Sum
 from django.http import QueryDict
 from django.utils import timezone
 from django_q.models import Schedule
@@ -39,7 +47,7 @@ from jobs.filters import POSITION_PARAMS, JobFilter
 from jobs.models import (
     BulkAction,
     BulkRun,
-    BulkRunItem,
+    BulkRunBatch,
     BulkRunSkip,
     Job,
     JobEvent,
@@ -47,6 +55,7 @@ from jobs.models import (
 )
 from jobs.runner import RunFailed, Runner
 from jobs.runs import RunStatus
+from jobs.signals import announce_changes, bulk_items_processed, send_when_committed
 from jobs.status import InvalidTransition, JobStatus, can_cancel, can_transition
 from jobs.validation import PRIORITY_MAX, PRIORITY_MIN
 
@@ -55,16 +64,34 @@ logger = logging.getLogger("jobs")
 GONE = "No longer exists."
 NO_LONGER_MATCHES = "No longer matches the filter."
 # Job ids looked at by one snapshot step.
-SNAPSHOT_RANGE = 20_000
+SNAPSHOT_RANGE = 50_000
+# How long a batch's transaction should take: the run sizes its batches by the last one
+# (BULK_RUN_BATCH_SIZE jobs at most, MIN_BATCH_SIZE at least).
+BATCH_TARGET_MS = 150
+MIN_BATCH_SIZE = 50
 SAMPLE_SIZE = 10
 # Jobs a run may name by id; more are selected by a filter.
 MAX_JOB_IDS = 10_000
 SKIPPED_CSV_HEADER = ("job_id", "name", "status", "reason")
+CHANGED = "changed"
 RESUME_SCHEDULE_NAME = "jobs-bulk-runs-resume-stalled"
 UNEXPECTED_FAILURE = (
     "The bulk run stopped because of an unexpected error. Jobs changed before it stay "
     "changed; the server log has the details."
 )
+
+
+class Skip(NamedTuple):
+    """Why a batch leaves a job as it is: `reason`, the report's sentence, and `code`, what
+    `bulk_items_processed` counts it as: "gone", "no_longer_matches", "unchanged" (the job
+    is already as the action would make it) or "not_allowed" (the status rules forbid it)."""
+
+    code: str
+    reason: str
+
+
+SKIP_GONE = Skip("gone", GONE)
+SKIP_NO_LONGER_MATCHES = Skip("no_longer_matches", NO_LONGER_MATCHES)
 
 
 class BulkRunRefused(ValueError):
@@ -243,29 +270,29 @@ def enqueue_or_log(run: BulkRun) -> None:
 # --- The action's rule --------------------------------------------------------------------
 
 
-def refusal(run: BulkRun, job: Job) -> str | None:
+def refusal(run: BulkRun, job: Job) -> Skip | None:
     """Why the run's action leaves `job` as it is (the status rules, or nothing to change),
     or None when it changes the job."""
     status = job.status
     if run.action == BulkAction.SET_STATUS:
         if status == run.new_status:
-            return f"Already {JobStatus(status).label.lower()}."
+            return Skip("unchanged", f"Already {JobStatus(status).label.lower()}.")
         if not can_transition(status, run.new_status):
-            return str(InvalidTransition(status, run.new_status))
+            return Skip("not_allowed", str(InvalidTransition(status, run.new_status)))
     elif run.action == BulkAction.CANCEL:
         if status == JobStatus.CANCELLED:
-            return "Already cancelled."
+            return Skip("unchanged", "Already cancelled.")
         if not can_cancel(status):
-            return f"A {status} job cannot be cancelled."
+            return Skip("not_allowed", f"A {status} job cannot be cancelled.")
     elif run.action == BulkAction.RETRY_FAILED:
         if status != JobStatus.FAILED:
-            return f"Not failed (the job is {status})."
+            return Skip("not_allowed", f"Not failed (the job is {status}).")
     elif run.action == BulkAction.SET_PRIORITY:
         if job.priority == run.new_priority:
-            return f"Already priority {run.new_priority}."
+            return Skip("unchanged", f"Already priority {run.new_priority}.")
     elif run.action == BulkAction.SET_PRINTER:
         if job.printer_id == run.new_printer_id:
-            return f"Already on printer {run.new_printer}."
+            return Skip("unchanged", f"Already on printer {run.new_printer}.")
     return None
 
 
@@ -305,9 +332,9 @@ def preview(run: BulkRun) -> Preview:
         example = Job(
             status=group["status"], priority=group["priority"], printer_id=group["printer"]
         )
-        reason = refusal(run, example)
-        if reason is not None:
-            reasons[reason] += group["n"]
+        skip = refusal(run, example)
+        if skip is not None:
+            reasons[skip.reason] += group["n"]
     sample = list(
         jobs.select_related("printer").order_by("pk")[:SAMPLE_SIZE]  # the order of the run
     )
@@ -342,7 +369,8 @@ class BulkRunner(Runner):
 
     def __init__(self, run: BulkRun):
         super().__init__(run)
-        self.batch_size = max(settings.BULK_RUN_BATCH_SIZE, 1)
+        self.max_batch_size = max(settings.BULK_RUN_BATCH_SIZE, 1)
+        self.batch_size = self.max_batch_size
 
     @classmethod
     def lease_seconds(cls) -> int:
@@ -364,51 +392,63 @@ class BulkRunner(Runner):
 
     # The snapshot ------------------------------------------------------------------------
     def snapshot_step(self) -> None:
-        """Note the selected jobs of the next range of ids; the last step counts them all."""
-        reset_queries()
-        started = time.perf_counter()
+        """Note the selected jobs of the next range of ids, cut in batches; the last step
+        counts them all. The jobs are read before the step's transaction, which writes only
+        the batches (a few rows) and the progress."""
         low = self.progress["snapshot_through"]
         high = min(low + SNAPSHOT_RANGE, self.run.max_job_id)
+        job_ids: list[int] = []
+        if high > low:
+            jobs = selection(self.run).filter(pk__gt=low, pk__lte=high).order_by("pk")
+            job_ids = list(jobs.values_list("pk", flat=True))
+        started = time.perf_counter()
         with self.step():
-            if high > low:
-                jobs = selection(self.run).filter(pk__gt=low, pk__lte=high).values("pk")
-                sql, params = jobs.query.sql_with_params()
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        f"INSERT INTO {BulkRunItem._meta.db_table} (run_id, job_id) "
-                        f"SELECT %s, selected.* FROM ({sql}) selected",
-                        (self.run.pk, *params),
-                    )
+            BulkRunBatch.objects.bulk_create(
+                BulkRunBatch(run=self.run, last_job_id=chunk[-1], job_ids=chunk, size=len(chunk))
+                for chunk in chunks(job_ids, self.max_batch_size)
+            )
             self.progress["snapshot_through"] = high
             if high >= self.run.max_job_id:
                 self.progress["snapshot_done"] = True
-                self.progress["total_count"] = BulkRunItem.objects.filter(run=self.run).count()
+                noted = BulkRunBatch.objects.filter(run=self.run).aggregate(jobs=Sum("size"))
+                self.progress["total_count"] = noted["jobs"] or 0
         logger.debug(
-            "bulk run snapshot step: bulk_run_id=%s ids=%s..%s transaction_ms=%.1f",
+            "bulk run snapshot step: bulk_run_id=%s ids=%s..%s jobs=%s transaction_ms=%.1f",
             self.run.pk,
             low,
             high,
+            len(job_ids),
             (time.perf_counter() - started) * 1000,
         )
 
     # The batches -------------------------------------------------------------------------
     def next_ids(self) -> list[int]:
-        items = BulkRunItem.objects.filter(run=self.run, job_id__gt=self.progress["checkpoint"])
-        return list(items.order_by("job_id").values_list("job_id", flat=True)[: self.batch_size])
+        """The next batch: up to `batch_size` job ids past the checkpoint, from the first
+        noted batch that has any ([] when none is left)."""
+        checkpoint = self.progress["checkpoint"]
+        noted = BulkRunBatch.objects.filter(run=self.run, last_job_id__gt=checkpoint)
+        job_ids = noted.order_by("last_job_id").values_list("job_ids", flat=True).first() or []
+        return [job_id for job_id in job_ids if job_id > checkpoint][: self.batch_size]
 
     def write_batch(self, ids: list[int]) -> None:
-        reset_queries()
         started = time.perf_counter()
         self.change_batch(ids)
+        elapsed_ms = (time.perf_counter() - started) * 1000
         # The whole transaction, commit included (bench/bench_bulk_runs.py reads these).
         logger.debug(
             "bulk run batch: bulk_run_id=%s jobs=%s transaction_ms=%.1f",
             self.run.pk,
             len(ids),
-            (time.perf_counter() - started) * 1000,
+            elapsed_ms,
+        )
+        self.batch_size = next_batch_size(
+            self.batch_size, len(ids), elapsed_ms, self.max_batch_size
         )
 
     def change_batch(self, ids: list[int]) -> None:
+        """One batch in one transaction: lock the jobs, check each again, change the rest,
+        note the skipped ones, save the counters and the checkpoint; once it commits, send
+        `jobs_changed` and `bulk_items_processed`."""
         run = self.run
         with self.step():
             if run.action == BulkAction.SET_PRINTER and not (
@@ -419,43 +459,32 @@ class BulkRunner(Runner):
                     f"stopped there. {self.progress['changed_count']} jobs changed before "
                     "that stay changed."
                 )
-            at = timezone.now()
-            locked = (
-                locked_jobs(run.action)
-                .select_for_update(of=("self",))
-                .filter(pk__in=ids)
-                .order_by("pk")
-            )
-            jobs = {job.pk: job for job in locked}
-            still_selected = set(selection(run).filter(pk__in=ids).values_list("pk", flat=True))
-            skips: list[BulkRunSkip] = []
-            changed: list[tuple[Job, list[str], dict[str, list[Any]]]] = []
+            plan = BatchPlan(run, at=timezone.now())
+            locked = Job.objects.filter(AmongIds(ids)).select_for_update().order_by("pk")
+            states = {pk: tuple(state) for pk, *state in locked.values_list("pk", *plan.fields)}
+            still_selected = set(selection(run).filter(AmongIds(ids)).values_list("pk", flat=True))
+            plan.read_related(states.values())
             for job_id in ids:
-                job = jobs.get(job_id)
-                if job is None:
-                    reason: str | None = GONE
+                state = states.get(job_id)
+                if state is None:
+                    plan.skip(job_id, SKIP_GONE)
                 elif job_id not in still_selected:
-                    reason = NO_LONGER_MATCHES
+                    plan.skip(job_id, SKIP_NO_LONGER_MATCHES)
                 else:
-                    reason = refusal(run, job)
-                if reason is None:
-                    touched, diff = job.assign_changes(
-                        changes_for(run), actor=run.created_by, at=at, reason=run.reason
-                    )
-                    changed.append((job, touched, diff))
-                else:
-                    skips.append(BulkRunSkip(run=run, job_id=job_id, reason=reason))
-            write_changes(changed, actor=run.created_by, at=at, origin_ref=str(run.pk))
-            BulkRunSkip.objects.bulk_create(skips)
+                    plan.decide(job_id, state)
+            write_changes(plan, actor=run.created_by, at=plan.at, origin_ref=str(run.pk))
+            BulkRunSkip.objects.bulk_create(plan.skips)
             progress = self.progress
             progress["checkpoint"] = ids[-1]
             progress["processed_count"] += len(ids)
-            progress["changed_count"] += len(changed)
-            progress["skipped_count"] += len(skips)
-            if skips:
+            progress["changed_count"] += plan.outcomes[CHANGED]
+            progress["skipped_count"] += len(plan.skips)
+            if plan.skips:
                 counts = Counter(progress["skip_counts"])
-                counts.update(skip.reason for skip in skips)
+                counts.update(skip.reason for skip in plan.skips)
                 progress["skip_counts"] = dict(counts)  # a new dict: a failed step restores
+            announce_changes(plan.transitions.elements(), surface=JobEvent.Origin.BULK)
+            send_when_committed(bulk_items_processed, outcomes=plan.outcomes)
 
     def end(self, status: str, message: str, *, actor: Any = None, **fields: Any) -> bool:
         ended = super().end(status, message, actor=actor, **fields)
@@ -471,60 +500,172 @@ class BulkRunner(Runner):
         )
 
 
+def next_batch_size(size: int, done: int, elapsed_ms: float, most: int) -> int:
+    """The batch size after a batch of `done` jobs (of `size` asked) whose transaction took
+    `elapsed_ms`: as many as that pace does in BATCH_TARGET_MS (a database slowed down by
+    other work gets smaller transactions, not longer ones), growing at most twofold, between
+    MIN_BATCH_SIZE and `most` (BULK_RUN_BATCH_SIZE)."""
+    paced = int(done * BATCH_TARGET_MS / max(elapsed_ms, 1.0))
+    return max(min(paced, size * 2, most), min(MIN_BATCH_SIZE, most))
+
+
+def chunks(values: list[int], size: int) -> Iterator[list[int]]:
+    for first in range(0, len(values), size):
+        yield values[first : first + size]
+
+
 def forget_selection(run: BulkRun) -> None:
     """Delete the noted selection of a run that ended (the report keeps the counts and the
-    skipped jobs), in short statements of SNAPSHOT_RANGE ids."""
-    items = BulkRunItem.objects.filter(run=run)
-    for low in range(0, run.max_job_id, SNAPSHOT_RANGE):
-        items.filter(job_id__gt=low, job_id__lte=low + SNAPSHOT_RANGE).delete()
+    skipped jobs): a thousand rows for a million jobs, one statement."""
+    BulkRunBatch.objects.filter(run=run).delete()
 
 
-def locked_jobs(action: str) -> QuerySet[Job]:
-    """The jobs of a batch with what the action's rule and changes read of them, only."""
-    fields = ["id", "status", "priority", "printer", "version"]
+class AmongIds(Func):
+    """`id IN (ids)` with the ids bound as one parameter: a PostgreSQL array, a JSON array
+    read by SQLite's json_each. A batch's thousand ids cost one bind, not a thousand."""
+
+    output_field = BooleanField()
+
+    def __init__(self, ids: list[int]):
+        super().__init__(F("pk"))
+        self.ids = ids
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
+        pk, params = compiler.compile(self.get_source_expressions()[0])
+        return f"{pk} IN (SELECT value FROM json_each(%s))", (*params, json.dumps(self.ids))
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
+        pk, params = compiler.compile(self.get_source_expressions()[0])
+        return f"{pk} = ANY(%s::bigint[])", (*params, self.ids)
+
+
+def rule_fields(action: str) -> tuple[str, ...]:
+    """What the action's rule and changes read of a job (its status always: the signal's
+    transitions), besides its id."""
     if action in (BulkAction.SET_STATUS, BulkAction.CANCEL, BulkAction.RETRY_FAILED):
-        fields += ["started_at", "completed_at", "cancelled_at", "cancelled_by"]
-        fields += ["cancellation_reason"]
-        return Job.objects.select_related("cancelled_by").only(*fields, "cancelled_by__id")
+        return ("status", *STATUS_SIDE_EFFECT_COLUMNS)
     if action == BulkAction.SET_PRINTER:
-        return Job.objects.select_related("printer").only(*fields, "printer__name")
-    return Job.objects.only(*fields)
+        return ("status", "printer_id")
+    return ("status", "priority")
 
 
-def write_changes(
-    changed: list[tuple[Job, list[str], dict[str, list[Any]]]],
-    *,
-    actor: Any,
-    at: datetime,
-    origin_ref: str,
-) -> None:
-    """Write the jobs changed in memory (`touched` fields, event `diff`): one UPDATE per
-    distinct set of new values (a batch usually needs one or two), version + 1, and one
-    JobEvent each, in one INSERT. The rows are locked (or SQLite's write lock is held)."""
-    groups: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
-    stamp = connection.ops.adapt_datetimefield_value(at)
-    actor_id = getattr(actor, "pk", None)
-    events = []
-    for job, touched, diff in changed:
-        new_values = tuple((name, getattr(job, name)) for name in sorted(touched))
-        groups[new_values].append(job.pk)
-        kind = job.event_kind(diff)
-        events.append(
-            (job.pk, actor_id, kind, json.dumps(diff), stamp, JobEvent.Origin.BULK, origin_ref)
+STATUS_SIDE_EFFECT_COLUMNS = (
+    "started_at",
+    "completed_at",
+    "cancelled_at",
+    "cancelled_by_id",
+    "cancellation_reason",
+)
+
+
+class Decision(NamedTuple):
+    """What the action does to a job in a given state: skip it, or set `new_values` and
+    record the event (`kind`, `changes` as JSON text) of the (old, new) status `transition`."""
+
+    skip: Skip | None
+    new_values: tuple[tuple[str, Any], ...] = ()
+    kind: str = ""
+    changes: str = ""
+    transition: tuple[str, str] = ("", "")
+
+
+class BatchPlan:
+    """A batch's jobs sorted into changes and skips. Jobs in the same state (the values of
+    `rule_fields`) get the same decision, made once with the status rules and
+    Job.assign_changes on a stand-in job: a priority change decides once per old priority."""
+
+    def __init__(self, run: BulkRun, *, at: datetime):
+        self.run = run
+        self.at = at
+        self.fields = rule_fields(run.action)
+        self.decisions: dict[tuple[Any, ...], Decision] = {}
+        self.printers: dict[int, Printer] = {}
+        self.users: dict[int, Any] = {}
+        # {new values: job ids} for the UPDATEs, {(kind, changes): job ids} for the events.
+        self.updates: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
+        self.events: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self.skips: list[BulkRunSkip] = []
+        self.outcomes: Counter[str] = Counter()
+        self.transitions: Counter[tuple[str, str]] = Counter()
+
+    def read_related(self, states: Iterable[tuple[Any, ...]]) -> None:
+        """Read the printers and users the jobs' states name, once for the batch."""
+        fields = self.fields
+        if "printer_id" in fields:
+            at = fields.index("printer_id")
+            self.printers = Printer.objects.in_bulk({state[at] for state in states} - {None})
+        if "cancelled_by_id" in fields:
+            at = fields.index("cancelled_by_id")
+            ids = {state[at] for state in states} - {None}
+            self.users = {pk: get_user_model()(pk=pk) for pk in ids}
+
+    def skip(self, job_id: int, skip: Skip) -> None:
+        self.skips.append(BulkRunSkip(run=self.run, job_id=job_id, reason=skip.reason))
+        self.outcomes[skip.code] += 1
+
+    def decide(self, job_id: int, state: tuple[Any, ...]) -> None:
+        decision = self.decisions.get(state)
+        if decision is None:
+            decision = self.decisions[state] = self.decision(state)
+        if decision.skip is not None:
+            self.skip(job_id, decision.skip)
+            return
+        self.updates[decision.new_values].append(job_id)
+        self.events[decision.kind, decision.changes].append(job_id)
+        self.outcomes[CHANGED] += 1
+        self.transitions[decision.transition] += 1
+
+    def decision(self, state: tuple[Any, ...]) -> Decision:
+        job = Job(**dict(zip(self.fields, state, strict=True)))
+        if job.printer_id in self.printers:
+            job.printer = self.printers[job.printer_id]
+        if job.cancelled_by_id in self.users:
+            job.cancelled_by = self.users[job.cancelled_by_id]
+        skip = refusal(self.run, job)
+        if skip is not None:
+            return Decision(skip)
+        old_status = job.status
+        touched, diff = job.assign_changes(
+            changes_for(self.run), actor=self.run.created_by, at=self.at, reason=self.run.reason
         )
-    for new_values, pks in groups.items():
-        Job.objects.filter(pk__in=pks).update(
+        return Decision(
+            None,
+            new_values=tuple((name, getattr(job, name)) for name in sorted(touched)),
+            kind=job.event_kind(diff),
+            changes=json.dumps(diff),
+            transition=(old_status, job.status),
+        )
+
+
+def write_changes(plan: BatchPlan, *, actor: Any, at: datetime, origin_ref: str) -> None:
+    """Write the batch's changes: one UPDATE per distinct set of new values (version + 1,
+    `updated_at`, `updated_by`), and one JobEvent per changed job, one INSERT … SELECT per
+    distinct change. The rows are locked (or SQLite's write lock is held)."""
+    for new_values, job_ids in plan.updates.items():
+        Job.objects.filter(AmongIds(job_ids)).update(
             **dict(new_values), updated_at=at, updated_by=actor, version=F("version") + 1
         )
-    if events:
-        # One statement for the batch's events: QuerySet.bulk_create would cost several
-        # times the database's own work in preparing each value. The diff is JSON text.
-        as_json = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-        with connection.cursor() as cursor:
-            cursor.executemany(
+    stamp = connection.ops.adapt_datetimefield_value(at)
+    actor_id = getattr(actor, "pk", None)
+    if connection.vendor == "postgresql":
+        changes, ids = "%s::jsonb", "unnest(%s::bigint[]) AS ids(value)"
+    else:
+        changes, ids = "%s", "json_each(%s)"
+    with connection.cursor() as cursor:
+        for (kind, diff), job_ids in plan.events.items():
+            cursor.execute(
                 f"INSERT INTO {JobEvent._meta.db_table} (job_id, actor_id, kind, changes, "
-                f"created_at, origin, origin_ref) VALUES (%s, %s, %s, {as_json}, %s, %s, %s)",
-                events,
+                f"created_at, origin, origin_ref) SELECT value, %s, %s, {changes}, %s, %s, %s "
+                f"FROM {ids}",
+                (
+                    actor_id,
+                    kind,
+                    diff,
+                    stamp,
+                    JobEvent.Origin.BULK,
+                    origin_ref,
+                    job_ids if connection.vendor == "postgresql" else json.dumps(job_ids),
+                ),
             )
 
 

@@ -443,9 +443,10 @@ class BulkRun(BackgroundRun):
     """One action applied to every job of a selection, in batches on the cluster.
 
     The selection is the jobs list's query string (`query`), or ticked jobs (`job_ids`).
-    The run first notes the selected jobs up to `max_job_id` (the snapshot), then changes
-    them in batches; the checkpoint is the last job id done. The run machinery (claim,
-    lease, steps, cancel) is jobs.runs and jobs.runner; the work is jobs.bulk_runs.
+    The run first notes the selected jobs up to `max_job_id` (the snapshot, as BulkRunBatch
+    rows), then changes them batch by batch; the checkpoint is the last job id done. The
+    run machinery (claim, lease, steps, cancel) is jobs.runs and jobs.runner; the work is
+    jobs.bulk_runs.
     """
 
     noun = "bulk run"
@@ -592,16 +593,22 @@ class BulkRun(BackgroundRun):
         )
 
 
-class BulkRunItem(models.Model):
-    """A job of a run's selection, noted when the run started: the set the run works on."""
+class BulkRunBatch(models.Model):
+    """The jobs of one batch of a run, noted when the run started (its selection, cut in
+    batches): the set the run works on. One row holds up to BULK_RUN_BATCH_SIZE job ids, so
+    noting a million jobs writes a thousand rows, not a million."""
 
-    pk = models.CompositePrimaryKey("run", "job_id")
+    pk = models.CompositePrimaryKey("run", "last_job_id")
     run = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="+")
-    # No foreign key: a job deleted meanwhile is reported, not cascaded or protected.
-    job_id = models.BigIntegerField()
+    # The highest id of `job_ids`: a batch is done once the run's checkpoint reaches it.
+    last_job_id = models.BigIntegerField()
+    # The ids in ascending order. No foreign keys: a job deleted meanwhile is reported, not
+    # cascaded or protected.
+    job_ids = models.JSONField()
+    size = models.PositiveIntegerField()
 
     def __str__(self) -> str:
-        return f"Job #{self.job_id} of bulk run {self.run_id}"
+        return f"Jobs up to #{self.last_job_id} of bulk run {self.run_id}"
 
 
 class BulkRunSkip(models.Model):
@@ -631,8 +638,8 @@ class BulkRunEvent(RunEvent):
 __all__ = [
     "BulkAction",
     "BulkRun",
+    "BulkRunBatch",
     "BulkRunEvent",
-    "BulkRunItem",
     "BulkRunSkip",
     "InvalidTransition",
     "Job",

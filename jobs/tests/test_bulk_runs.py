@@ -4,6 +4,7 @@ test_bulk_runs_cluster.py runs one on a real qcluster that is killed mid-run."""
 
 import csv
 import io
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -24,8 +25,9 @@ from jobs.bulk_runs import (
     skipped_csv_lines,
     start_bulk_run,
 )
-from jobs.models import BulkRun, BulkRunEvent, BulkRunItem, Job, JobEvent, Printer
+from jobs.models import BulkRun, BulkRunBatch, BulkRunEvent, Job, JobEvent, Printer
 from jobs.runs import RunStatus
+from jobs.signals import bulk_items_processed, jobs_changed
 from jobs.status import JobStatus
 
 pytestmark = pytest.mark.django_db
@@ -269,6 +271,70 @@ def test_skipped_csv_lists_jobs_and_reasons_formula_safe(editor: User) -> None:
     ]
 
 
+def test_each_committed_batch_sends_its_transitions_and_outcomes(
+    editor: User, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.BULK_RUN_BATCH_SIZE = 3
+    for status in (S.PENDING, S.PENDING, S.COMPLETED, S.RUNNING, S.SCHEDULED, S.RUNNING):
+        Job.objects.create(name=f"Job {status}", status=status)
+    run = start(editor, action="set_status", status="running")
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    def receiver(name: str) -> Any:
+        def receive(sender: object, signal: object, **kwargs: Any) -> None:
+            received.append((name, kwargs))
+
+        return receive
+
+    on_changed, on_processed = receiver("changed"), receiver("processed")
+    jobs_changed.connect(on_changed)
+    bulk_items_processed.connect(on_processed)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run = finished(run)
+    finally:
+        jobs_changed.disconnect(on_changed)
+        bulk_items_processed.disconnect(on_processed)
+    assert run.changed_count == 3
+    assert received == [
+        ("changed", {"transitions": Counter({("pending", "running"): 2}), "surface": "bulk"}),
+        ("processed", {"outcomes": Counter({"changed": 2, "not_allowed": 1})}),
+        ("changed", {"transitions": Counter({("scheduled", "running"): 1}), "surface": "bulk"}),
+        ("processed", {"outcomes": Counter({"changed": 1, "unchanged": 2})}),
+    ]
+
+
+def test_a_batch_that_changes_nothing_announces_no_change(
+    editor: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    make_jobs(2, priority=4)
+    run = start(editor, action="set_priority", priority=4)
+    received: list[dict[str, Any]] = []
+
+    def receive(sender: object, signal: object, **kwargs: Any) -> None:
+        received.append(kwargs)
+
+    jobs_changed.connect(receive)
+    bulk_items_processed.connect(receive)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            finished(run)
+    finally:
+        jobs_changed.disconnect(receive)
+        bulk_items_processed.disconnect(receive)
+    assert received == [{"outcomes": Counter({"unchanged": 2})}]
+
+
+def test_batches_are_sized_by_how_long_the_last_transaction_took() -> None:
+    size = bulk_runs.next_batch_size
+    target = bulk_runs.BATCH_TARGET_MS
+    assert size(1000, 1000, target * 2, 1000) == 500  # twice as slow: half as many
+    assert size(500, 500, target / 4, 1000) == 1000  # growing twofold at most
+    assert size(1000, 1000, target / 10, 1000) == 1000  # never past BULK_RUN_BATCH_SIZE
+    assert size(1000, 1000, target * 1000, 1000) == bulk_runs.MIN_BATCH_SIZE
+    assert size(3, 3, target * 1000, 3) == 3  # a setting below the minimum stays
+
+
 # --- The run machinery: resume, attempts, cancel ------------------------------------------
 
 
@@ -310,6 +376,26 @@ def test_a_resumed_run_changes_every_job_exactly_once(
     assert bulk_events(run).count() == 10
     assert set(Job.objects.values_list("version", "priority")) == {(2, 6)}
     assert BulkRunEvent.objects.filter(run=run, message__startswith="Resumed after job").exists()
+
+
+def test_a_run_resumed_inside_a_noted_batch_goes_on_after_its_checkpoint(
+    editor: User, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.BULK_RUN_BATCH_SIZE = 4  # noted as 4 + 4 + 2 jobs
+    jobs = make_jobs(10)
+    monkeypatch.setattr(bulk_runs, "next_batch_size", lambda *args: 2)
+    run = start(editor, action="set_priority", priority=6)
+    with monkeypatch.context() as patch:
+        kill_after_batches(patch, 2)  # 4 jobs, then 2 of the second noted batch
+        with pytest.raises(WorkerKilled):
+            run_bulk_run(run.pk)
+    run.refresh_from_db()
+    assert (run.processed_count, run.checkpoint) == (6, jobs[5].pk)
+    expire_lease(run)
+    run = finished(run)
+    assert (run.status, run.changed_count) == (RunStatus.COMPLETED, 10)
+    assert bulk_events(run).count() == 10
+    assert set(Job.objects.values_list("version", "priority")) == {(2, 6)}
 
 
 def test_a_batch_killed_midway_leaves_nothing_half_written(
@@ -385,19 +471,27 @@ def test_stalled_runs_are_reenqueued(editor: User, task_queue: Any) -> None:
     assert task_queue.queue_size() == 1
 
 
-def test_snapshot_items_are_noted_in_steps(editor: User, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bulk_runs, "SNAPSHOT_RANGE", 2)
-    make_jobs(5)
-    run = start(editor, action="set_priority", priority=1)
-    noted = []
+def test_the_selection_is_noted_in_steps_cut_in_batches(
+    editor: User, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk_runs, "SNAPSHOT_RANGE", 4)
+    settings.BULK_RUN_BATCH_SIZE = 2
+    jobs = make_jobs(8)
+    Job.objects.filter(pk=jobs[1].pk).update(status=S.RUNNING)
+    run = start(editor, action="set_priority", priority=1, query="status=pending")
+    batches = []
     original = BulkRunner.write_batch
 
-    def count_noted(self: BulkRunner, ids: list[int]) -> None:
-        noted.append(BulkRunItem.objects.filter(run=run).count())
+    def note(self: BulkRunner, ids: list[int]) -> None:
+        batches.append(ids)
         original(self, ids)
 
-    monkeypatch.setattr(BulkRunner, "write_batch", count_noted)
+    monkeypatch.setattr(BulkRunner, "write_batch", note)
     run = finished(run)
-    assert (run.total_count, noted) == (5, [5])
-    assert run.version >= 5  # three snapshot steps and one batch, each a version bump
-    assert not BulkRunItem.objects.filter(run=run).exists()  # forgotten once the run ended
+    selected = [job.pk for job in jobs if job != jobs[1]]
+    assert run.total_count == 7
+    assert [job_id for batch in batches for job_id in batch] == selected
+    # Each snapshot step notes one range of 4 ids, cut in batches of at most 2 jobs.
+    assert {len({(job_id - 1) // 4 for job_id in batch}) for batch in batches} == {1}
+    assert {len(batch) for batch in batches} == {1, 2}
+    assert not BulkRunBatch.objects.filter(run=run).exists()  # forgotten once the run ended
