@@ -6,6 +6,8 @@ with one before it.
 """
 
 import logging
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -29,6 +31,7 @@ from jobs.models import Job
 from jobs.signals import bulk_items_processed
 from jobsite import metrics
 from jobsite.models import ApiToken
+from jobsite.testing import qcluster
 
 Samples = dict[tuple[str, frozenset], float]
 
@@ -401,3 +404,39 @@ def test_a_broker_that_cannot_be_read_leaves_out_only_its_gauges(
     assert ("jobsite_queue_depth", frozenset()) not in samples
     assert ("jobsite_jobs", frozenset({("status", "pending")})) in samples
     assert ("jobsite_stale_leases", frozenset({("run", "import")})) in samples
+
+
+# --- gunicorn ------------------------------------------------------------------------------
+
+GUNICORN_MASTER = """
+import os, runpy, types
+conf = runpy.run_path("jobsite/gunicorn_conf.py")
+from prometheus_client import values
+assert values.ValueClass is not values.MutexValue, "not in multiprocess mode"
+assert conf["wsgi_app"] == "jobsite.wsgi:application"
+folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+open(f"{folder}/gauge_livesum_4242.db", "wb").close()
+open(f"{folder}/counter_4242.db", "wb").close()
+conf["child_exit"](None, types.SimpleNamespace(pid=4242))
+print(folder, sorted(os.listdir(folder)))
+"""
+
+
+def test_gunicorn_config_puts_the_master_in_multiprocess_mode(tmp_path: Path) -> None:
+    """The config loads the settings (which choose the folder: by default var/prometheus)
+    before prometheus_client, which the forked workers inherit; a worker that exits loses
+    its live gauges and keeps its counters."""
+    env = qcluster.environment(JOBSITE_VAR_DIR=str(tmp_path))
+    for outer in ("DJANGO_SETTINGS_MODULE", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(outer, None)
+    completed = subprocess.run(
+        [sys.executable, "-c", GUNICORN_MASTER],
+        cwd=qcluster.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == f"{tmp_path / 'prometheus'} ['counter_4242.db']"
