@@ -16,7 +16,7 @@ with an empty body. Otherwise `200` with JSON: the new `token` and what changed 
 view). Bad parameters answer `400` with `{"error": "<what is wrong>"}`.
 
 Finished runs: a user's imports and bulk runs that finished after the moment kept in their
-session (`ANNOUNCED_KEY`, set on their first page) are announced once, on their next page
+session (`ANNOUNCED_KEY`; at first their login) are announced once, on their next page
 (base.html, `{% run_toasts %}`) or non-idle poll, and the moment moves past them. A run seen
 finished on its own page (`mark_seen`) is not announced again, and no page announces its own run.
 """
@@ -34,7 +34,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -251,32 +250,33 @@ def mark_seen(request: HttpRequest, run: Any) -> None:
 
 
 def _announced_at(request: HttpRequest) -> datetime | None:
+    """The moment runs finished after are still to be announced: the session's, or at first
+    the login's (nothing from before the session)."""
     raw = request.session.get(ANNOUNCED_KEY)
     try:
-        return datetime.fromisoformat(raw) if raw else None
+        return datetime.fromisoformat(raw) if raw else request.user.last_login
     except ValueError:
-        return None
+        return request.user.last_login
 
 
 def announcements(request: HttpRequest) -> list[dict[str, str]]:
     """The toasts of the user's runs that finished since the last announcement, oldest first,
-    as dicts (message, url, level); each is announced once. Nothing on a session's first page:
-    the moment starts there."""
+    as dicts (message, url, level); each is announced once. One query when there are none."""
     user = request.user
-    if not user.is_authenticated:
-        return []
-    since = _announced_at(request)
+    since = _announced_at(request) if user.is_authenticated else None
     if since is None:
-        request.session[ANNOUNCED_KEY] = timezone.now().isoformat()
         return []
     import_job = apps.get_model("imports", "ImportJob")
-    runs: list[Any] = [
-        *import_job.objects.filter(created_by=user, completed_at__gt=since),
-        *BulkRun.objects.filter(created_by=user, completed_at__gt=since),
-    ]
+    imports = import_job.objects.filter(created_by=user, completed_at__gt=since)
+    bulk_runs = BulkRun.objects.filter(created_by=user, completed_at__gt=since)
+    finished = (
+        imports.order_by().values("completed_at").union(bulk_runs.order_by().values("completed_at"))
+    )
+    if not finished[:1]:
+        return []
+    runs: list[Any] = sorted([*imports, *bulk_runs], key=lambda run: run.completed_at)
     if not runs:
         return []
-    runs.sort(key=lambda run: run.completed_at)
     seen = set(request.session.get(SEEN_KEY, []))
     own = _own_run_key(request)
     toasts = [

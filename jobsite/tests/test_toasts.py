@@ -1,10 +1,12 @@
 """Toasts of finished runs (jobs/live.py, base.html's run_toasts): a user's import or bulk run
 that finished while they were elsewhere is announced once, on their next page or poll, linking
-to it; never on the run's own page, never someone else's, nothing from before the session."""
+to it; never on the run's own page, never someone else's, nothing from before the login."""
 
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,7 +34,7 @@ def test_a_run_finished_meanwhile_is_announced_once_on_the_next_page(client_for,
     old = finish_import(editor, original_filename="before.csv")
     old.completed_at = timezone.now() - timedelta(minutes=5)
     old.save()
-    assert toasts_of(client.get(LIST).content.decode()) == []  # the session's first page
+    assert toasts_of(client.get(LIST).content.decode()) == []  # finished before the login
 
     done = finish_import(editor, original_filename="jobs.csv")
     html = client.get(reverse("imports:list")).content.decode()
@@ -111,3 +113,14 @@ def test_a_non_idle_poll_brings_the_toast(client_for, editor) -> None:
 def test_anonymous_pages_have_no_toasts(client) -> None:
     html = client.get(reverse("login")).content.decode()
     assert '<div id="toasts" class="toasts" aria-live="polite" role="status"></div>' in html
+
+
+def test_with_nothing_finished_a_page_asks_once_and_writes_no_session(client_for, editor) -> None:
+    client = client_for(editor)
+    with CaptureQueriesContext(connection) as queries:
+        client.get(reverse("imports:list"))
+    asked = [q["sql"] for q in queries if '"completed_at" >' in q["sql"]]
+    assert len(asked) == 1 and "UNION" in asked[0]
+    assert not [
+        q for q in queries if q["sql"].startswith("UPDATE") and "django_session" in q["sql"]
+    ]
