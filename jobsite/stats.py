@@ -2,11 +2,14 @@
 completed and failed per hour over the last 24 hours and per day over the last 30 days.
 
 Counting them takes three grouped queries over the jobs table, which at a million jobs is
-too slow for every view of the dashboard (about a second). So the figures are a snapshot
-kept in the cache: the `jobsite-dashboard-figures` schedule takes a new one every minute on
-the cluster, and a view takes one itself when the snapshot is missing or older than
-`MAX_AGE` (no cluster running), or when taking the last one was cheap (a small database: its
-dashboard is always live). A changed job therefore shows within `MAX_AGE`.
+too slow for every view of the dashboard (seconds). So the figures are a snapshot kept in the
+cache, renewed by the `jobsite-dashboard-figures` schedule every minute on the cluster, and by
+a view when the snapshot is missing or older than `MAX_AGE` (no cluster running). Renewing
+counts again only when a job was written since (the newest JobEvent id moved: every write of
+a job writes one) or the clock entered another hour; otherwise it confirms the snapshot with
+one look at that id. A snapshot that was cheap to take (a small database) is taken again on
+every view: its dashboard is always live. A changed job therefore shows within `MAX_AGE`; a
+job deleted without an event (the admin's delete) within the hour.
 
 The figures are the jobs table as it is when the snapshot is taken: a job counts as created
 in the hour of its `created_at`, completed (or failed) in the hour of its `completed_at`
@@ -21,16 +24,18 @@ import logging
 import time
 from bisect import bisect_right
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.apps import apps as global_apps
+from django.apps.registry import Apps
 from django.core.cache import cache
-from django.db.models import CharField, Count, Func, QuerySet
+from django.db.models import CharField, Count, Func, Max, QuerySet
 from django.utils import timezone
 from django_q.models import Schedule
 
-from jobs.models import Job
+from jobs.models import Job, JobEvent
 from jobs.status import JobStatus
 
 HOURS = 24
@@ -38,7 +43,7 @@ DAYS = 30
 MAX_AGE = timedelta(seconds=90)
 # A snapshot that took less than this is taken again on every view: the dashboard is live.
 LIVE_BELOW_SECONDS = 0.025
-SNAPSHOT_KEY = "jobsite:dashboard-figures:v1"
+SNAPSHOT_KEY = "jobsite:dashboard-figures:v2"
 SCHEDULE_NAME = "jobsite-dashboard-figures"
 SCHEDULE_FUNC = "jobsite.tasks.refresh_job_figures_task"
 FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED)
@@ -74,8 +79,9 @@ class Bucket:
 
 @dataclass(frozen=True)
 class JobFigures:
-    taken_at: datetime
-    seconds: float  # how long taking them took
+    taken_at: datetime  # when they were last known true (counted, or confirmed since)
+    seconds: float  # how long counting them took
+    event_id: int  # the newest JobEvent id when they were counted
     by_status: dict[str, int] = field(default_factory=dict)
     hours: list[Bucket] = field(default_factory=list)
     days: list[Bucket] = field(default_factory=list)
@@ -86,6 +92,10 @@ class JobFigures:
 
     def is_stale(self, now: datetime) -> bool:
         return now - self.taken_at > MAX_AGE
+
+    def still_true(self, now: datetime, event_id: int) -> bool:
+        """No job was written since they were counted, and the hours shown are the same."""
+        return event_id == self.event_id and hour_starts(now) == hour_starts(self.taken_at)
 
 
 def hour_starts(now: datetime) -> list[datetime]:
@@ -135,10 +145,16 @@ def _buckets(starts: list[datetime], created: Counter, finished: Counter, span: 
     ]
 
 
+def newest_event_id() -> int:
+    """The newest JobEvent's id (0 for none), read from the primary key's index."""
+    return JobEvent.objects.aggregate(newest=Max("pk"))["newest"] or 0
+
+
 def take(now: datetime | None = None) -> JobFigures:
     """The figures counted from the jobs table now."""
     started = time.perf_counter()
     now = now or timezone.now()
+    event_id = newest_event_id()  # before counting: a write meanwhile is counted again
     hours, days = hour_starts(now), day_starts(now)
     since = min(hours[0], days[0])
     by_status = dict(
@@ -148,22 +164,39 @@ def take(now: datetime | None = None) -> JobFigures:
         .values_list("status", "n")
     )
     created = _per_hour(Job.objects.filter(created_at__gte=since), "created_at")
-    finished = _per_hour(
-        Job.objects.filter(status__in=FINISHED, completed_at__gte=since), "completed_at", "status"
-    )
+    # Every write that sets completed_at sets updated_at to the same moment, so a job
+    # finished since `since` was updated since then: the (status, updated_at) index finds
+    # the candidates (completed_at has no index of its own).
+    recent = Job.objects.filter(status__in=FINISHED, updated_at__gte=since)
+    finished = _per_hour(recent.filter(completed_at__gte=since), "completed_at", "status")
     return JobFigures(
         taken_at=now,
         seconds=time.perf_counter() - started,
+        event_id=event_id,
         by_status={status: by_status.get(status, 0) for status in JobStatus.values},
         hours=_buckets(hours, created, finished, timedelta(hours=1)),
         days=_buckets(days, created, finished, timedelta(days=1)),
     )
 
 
-def refresh() -> JobFigures:
-    """Take the figures and keep them as the snapshot views read (when the cache answers:
-    otherwise every view takes its own)."""
-    figures = take()
+def _snapshot() -> JobFigures | None:
+    try:
+        figures = cache.get(SNAPSHOT_KEY)
+    except Exception:
+        logger.warning("dashboard figures: the cache did not answer", exc_info=True)
+        return None
+    return figures if isinstance(figures, JobFigures) else None
+
+
+def refresh(now: datetime | None = None, *, recount: bool = False) -> JobFigures:
+    """Renew the snapshot views read: confirm it when still true (unless `recount`), else
+    count the figures again. Without a cache that answers, every view counts its own."""
+    now = now or timezone.now()
+    figures = None if recount else _snapshot()
+    if figures is not None and figures.still_true(now, newest_event_id()):
+        figures = replace(figures, taken_at=now)
+    else:
+        figures = take(now)
     try:
         cache.set(SNAPSHOT_KEY, figures, timeout=None)
     except Exception:
@@ -172,19 +205,25 @@ def refresh() -> JobFigures:
 
 
 def current() -> JobFigures:
-    """The snapshot, or new figures when it is missing, stale, or cheap to take again."""
-    try:
-        figures = cache.get(SNAPSHOT_KEY)
-    except Exception:
-        logger.warning("dashboard figures: the cache did not answer", exc_info=True)
-        figures = None
-    if (
-        not isinstance(figures, JobFigures)
-        or figures.is_stale(timezone.now())
-        or figures.seconds < LIVE_BELOW_SECONDS
-    ):
-        figures = refresh()
+    """The snapshot while it is fresh; renewed when stale; counted again when missing or
+    cheap to count."""
+    figures = _snapshot()
+    if figures is None or figures.seconds < LIVE_BELOW_SECONDS:
+        return refresh(recount=True)
+    if figures.is_stale(timezone.now()):
+        return refresh()
     return figures
+
+
+def keep_refresh_schedule(*, using: str, apps: Apps | None = None, **kwargs: Any) -> None:
+    """A post_migrate receiver (jobsite's AppConfig connects it): after every migrate, keep
+    the `jobsite-dashboard-figures` schedule in place."""
+    apps = apps or global_apps  # `flush` (transactional tests) sends post_migrate without apps
+    try:
+        schedule_model = apps.get_model("django_q", "Schedule")
+    except LookupError:  # django_q migrated to zero: nothing to keep
+        return
+    ensure_refresh_schedule(schedule_model, using=using)
 
 
 def ensure_refresh_schedule(schedule_model: type, *, using: str = "default") -> None:

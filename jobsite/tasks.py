@@ -3,7 +3,8 @@
 from jobsite import stats
 
 
-def refresh_job_figures_task() -> dict[str, float]:
-    """The `jobsite-dashboard-figures` schedule: a new snapshot of the dashboard's figures."""
+def refresh_job_figures_task() -> dict[str, int]:
+    """The `jobsite-dashboard-figures` schedule: renew the dashboard's figures (counted again
+    only when a job was written since, or another hour began)."""
     figures = stats.refresh()
-    return {"jobs": figures.total, "seconds": round(figures.seconds, 3)}
+    return {"jobs": figures.total, "newest_event": figures.event_id}
