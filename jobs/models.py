@@ -113,16 +113,22 @@ class JobAmong(Func):
 
 class Job(models.Model):
     name = models.CharField(max_length=200)
-    status = models.CharField(
-        max_length=20, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True
-    )
-    priority = models.PositiveSmallIntegerField(default=0, db_index=True)
+    # No single-column indexes on status, priority, updated_at or printer: the composite
+    # indexes in Meta lead with each of them and serve the same queries. Every index more is
+    # one more B-tree for each write (an import, a bulk run) and for the planner to weigh.
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.PENDING)
+    priority = models.PositiveSmallIntegerField(default=0)
     is_business = models.BooleanField(default=False)
     customer_name = models.CharField(max_length=200, blank=True, default="")
     notes = models.CharField(max_length=1000, blank=True, default="")
     file_name = models.CharField(max_length=255, blank=True, default="")
     printer = models.ForeignKey(
-        Printer, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+        Printer,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="jobs",
+        db_index=False,  # job_printer_updated_idx leads with it
     )
     reference = models.CharField(max_length=100, null=True, blank=True, unique=True)
     created_by = models.ForeignKey(
@@ -132,7 +138,7 @@ class Job(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
