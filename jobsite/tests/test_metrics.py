@@ -8,7 +8,6 @@ with one before it.
 import logging
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -27,8 +26,8 @@ from imports.importer import run_import
 from imports.models import ImportJob, ImportStatus
 from imports.retention import cleanup_imports
 from jobs.bulk import bulk_update_status
+from jobs.bulk_runs import draft_bulk_run, run_bulk_run, start_bulk_run
 from jobs.models import Job
-from jobs.signals import bulk_items_processed
 from jobsite import metrics
 from jobsite.models import ApiToken
 from jobsite.testing import qcluster
@@ -193,16 +192,29 @@ def test_a_rolled_back_write_counts_nothing(scrape, on_commit, admin_user: User)
 
 
 @pytest.mark.django_db
-def test_bulk_items_count_each_outcome(scrape) -> None:
-    # The bulk runs' writer sends the signal for each committed batch; sent here as it does.
+def test_bulk_run_batches_count_their_items_and_transitions(
+    scrape, on_commit, editor: User, make_job: Callable[..., Job]
+) -> None:
+    jobs = [make_job(status=status) for status in ("pending", "pending", "pending", "running")]
     before = scrape()
-    bulk_items_processed.send(sender=None, outcomes=Counter(changed=7, not_allowed=2))
-    after = scrape()
-    for outcome, jobs in (("changed", 7), ("not_allowed", 2)):
-        moved = value(after, "jobsite_bulk_items_total", outcome=outcome) - value(
-            before, "jobsite_bulk_items_total", outcome=outcome
+    with on_commit():
+        run = draft_bulk_run(
+            action="set_status",
+            status="running",
+            actor=editor,
+            origin="ui",
+            job_ids=[job.pk for job in jobs],
         )
-        assert moved == jobs
+        run_bulk_run(start_bulk_run(run, enqueue=False).pk)
+    after = scrape()
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("jobsite_bulk_items_total", outcome="changed") == 3
+    assert moved("jobsite_bulk_items_total", outcome="unchanged") == 1
+    pending_to_running = {"from": "pending", "to": "running", "surface": "bulk"}
+    assert moved("jobsite_job_transitions_total", **pending_to_running) == 3
 
 
 def import_csv(
