@@ -18,8 +18,8 @@ def test_anonymous_admin_is_sent_to_admin_login(client) -> None:
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_root_redirects_to_jobs(client) -> None:
-    assert client.get("/")["Location"] == "/jobs/"
+def test_root_is_the_dashboard_behind_the_login(client) -> None:
+    assert client.get("/")["Location"] == "/login/?next=/"
 
 
 def test_login_page_renders_and_logs_in(client, editor) -> None:
