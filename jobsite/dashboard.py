@@ -37,7 +37,7 @@ SERIES = (("created", "Created"), ("completed", "Completed"), ("failed", "Failed
 # The charts' drawing, in SVG user units (the picture scales to the page's width).
 CHART_WIDTH = 720
 CHART_HEIGHT = 220
-PLOT_LEFT = 44  # room for the y-axis labels
+PLOT_LEFT = 56  # room for the y-axis labels
 PLOT_TOP = 10
 PLOT_BOTTOM = 24  # room for the x-axis labels
 BAR_SHARE = 0.8  # of a bucket's width; the rest is the gap to the next bucket
@@ -53,13 +53,21 @@ def nice_ceiling(value: int) -> int:
     return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
 
 
+def compact(value: int) -> str:
+    """An axis label: 950, 2.5k, 1M."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return str(value)
+
+
 def bar_chart(
     chart_id: str, title: str, buckets: list[stats.Bucket], *, label_format: str, label_every: int
 ) -> SafeString:
     """An SVG bar chart: a group of bars per bucket (one per series, each with its value in
-    `data-value`), y-axis lines at 0, half and the top, and every `label_every`th bucket's
-    label. Built here rather than in a template, which spends tens of milliseconds on its
-    300 elements. Colours and fonts are the stylesheet's (dashboard.css)."""
+    `data-value`), lines at 0, half and the top (labelled but for 0), and every
+    `label_every`th bucket's label. Built here rather than in a template, which spends tens
+    of milliseconds on its 300 elements. Colours and fonts are the stylesheet's."""
     plot_width = CHART_WIDTH - PLOT_LEFT
     plot_height = CHART_HEIGHT - PLOT_TOP - PLOT_BOTTOM
     base = PLOT_TOP + plot_height
@@ -79,10 +87,16 @@ def bar_chart(
             )
     grid = [
         f'<line class="chart-grid" x1="{PLOT_LEFT}" x2="{CHART_WIDTH}" y1="{y:.2f}" y2="{y:.2f}">'
-        f'</line><text class="chart-label" x="{PLOT_LEFT - 6}" y="{y:.2f}" text-anchor="end"'
-        f' dominant-baseline="middle">{value:,}</text>'
-        for value in sorted({0, top // 2, top})
+        f"</line>"
+        for value in (0, top / 2, top)
         for y in [base - plot_height * value / top]
+    ]
+    # The half and the top are labelled; the base line is zero (its label would meet the
+    # first bucket's).
+    grid += [
+        f'<text class="chart-label" x="{PLOT_LEFT - 6}" y="{base - plot_height * value / top:.2f}"'
+        f' text-anchor="end" dominant-baseline="middle">{compact(value)}</text>'
+        for value in sorted({top // 2, top} - {0})
     ]
     labels = [
         f'<text class="chart-label" x="{PLOT_LEFT + (index + 0.5) * slot:.2f}"'
