@@ -10,7 +10,7 @@ from imports.tests.web_helpers import make_import
 from imports.views import LIST_PAGE_SIZE
 
 LIST_URL = reverse("imports:list")
-POLL = 'hx-trigger="every 1s"'
+LIVE = "data-live-import="  # running rows, which live.js polls all at once
 
 
 def test_anonymous_is_sent_to_login(client, db):
@@ -91,15 +91,14 @@ def test_pagination_keeps_filters(client_for, viewer):
 def test_polls_only_rows_of_running_imports(client_for, viewer):
     finished = make_import(status=ImportStatus.COMPLETED, original_filename="done.csv")
     html = client_for(viewer).get(LIST_URL).content.decode()
-    assert POLL not in html
+    assert LIVE not in html
     assert "mini-progress" not in html
 
     running = make_import(status=ImportStatus.PROCESSING, processed_rows=50, estimated_rows=200)
     html = client_for(viewer).get(LIST_URL).content.decode()
-    assert html.count(POLL) == 1
-    poll_url = reverse("imports:detail", args=[running.pk]) + "?fragment=row"
-    assert f'hx-get="{poll_url}"' in html
-    assert f'hx-get="{reverse("imports:detail", args=[finished.pk])}' not in html
+    assert html.count(LIVE) == 1
+    assert f'{LIVE}"{running.pk}" data-version="{running.version}"' in html
+    assert f'{LIVE}"{finished.pk}"' not in html
     assert 'class="mini-progress" max="100"' in html
     assert 'value="25"' in html
 
@@ -113,13 +112,13 @@ def test_row_poll_returns_row_and_stops_when_finished(client_for, viewer):
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith(f'<tr id="import-row-{import_job.pk}"')
-    assert POLL in html
+    assert f'{LIVE}"{import_job.pk}"' in html
 
     import_job.status = ImportStatus.COMPLETED
     import_job.save()
     response = client.get(url, {"fragment": "row"})
     assert response.status_code == 286
-    assert POLL not in response.content.decode()
+    assert LIVE not in response.content.decode()
     assert "Completed" in response.content.decode()
 
 
