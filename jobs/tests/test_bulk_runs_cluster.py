@@ -31,8 +31,9 @@ BULK_ENV = {
     "BULK_RUN_LEASE_SECONDS": "3",
     "BULK_RUN_MAX_ATTEMPTS": "3",
     # The ORM broker re-delivers an unacknowledged task after Q_RETRY seconds; on Redis the
-    # stalled-run sweep enqueues it again.
-    "Q_TIMEOUT": "30",
+    # stalled-run sweep enqueues it again. The timeout leaves a resumed run on a machine busy
+    # with other work the time to finish (a task killed at its timeout is one more attempt).
+    "Q_TIMEOUT": "120",
     "Q_RETRY": "8",
     "Q_WORKERS": "2",
     "Q_MAX_ATTEMPTS": "10",
