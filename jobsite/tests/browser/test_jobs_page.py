@@ -1,5 +1,5 @@
 """The jobs page in a real browser: filters in the URL, the edit modal (errors, save in place,
-keyboard only), a version conflict between two users, and cancelling with a reason.
+keyboard only), two users' saves of one version merged, and cancelling with a reason.
 
 Each test makes jobs of its own (a distinct name prefix) in the shared live app.
 """
@@ -150,7 +150,7 @@ def test_edit_modal_by_keyboard_error_then_save_in_place(
     assert (state["name"], state["priority"], state["version"]) == ("Modaljob 1 renamed", 7, 2)
 
 
-def test_second_save_from_a_stale_version_shows_the_conflict_and_writes_nothing(
+def test_saves_of_different_fields_from_the_same_version_merge(
     browser, live_app, make_jobs, screenshot
 ) -> None:
     (job,) = make_jobs("Conflictjob", [{"status": "pending", "priority": 0}])
@@ -176,23 +176,21 @@ def test_second_save_from_a_stale_version_shows_the_conflict_and_writes_nothing(
         dialog = second.locator("#modal")
         dialog.get_by_label("Name:", exact=True).fill("Conflictjob 1 by the second user")
         dialog.get_by_role("button", name="Save").click()
-        conflict = dialog.locator(".conflict")
-        expect(conflict).to_contain_text("Someone else changed this job")
-        expect(conflict).to_contain_text("Nothing was saved.")
-        expect(conflict).to_contain_text("demo changed it")
-        expect(conflict).to_contain_text("priority: 0 → 3")
-        screenshot(second, "07-edit-conflict")
+        expect(dialog).to_be_hidden()
+        toast = second.locator("#toasts .toast")
+        expect(toast).to_contain_text("name: Conflictjob 1 → Conflictjob 1 by the second user")
+        expect(toast).to_contain_text("Kept the changes saved meanwhile by others.")
+        screenshot(second, "07-edit-merged")
 
         state = job_state(live_app, job["id"])
-        assert (state["name"], state["priority"], state["version"]) == ("Conflictjob 1", 3, 2)
-        assert state["events"] == 2  # created + the first save only
-        expect(second.locator(f"#job-{job['id']}")).to_contain_text("Conflictjob 1")
-
-        settled(dialog)
-        dialog.get_by_role("button", name="Reload with latest values").click()
-        expect(dialog.locator(".conflict")).to_have_count(0)
-        expect(dialog.get_by_label("Priority:", exact=True)).to_have_value("3")
-        expect(dialog.get_by_label("Name:", exact=True)).to_have_value("Conflictjob 1")
+        assert (state["name"], state["priority"], state["version"]) == (
+            "Conflictjob 1 by the second user",
+            3,
+            3,
+        )
+        row = second.locator(f"#job-{job['id']}")
+        expect(row).to_contain_text("Conflictjob 1 by the second user")
+        expect(row.locator("td").nth(3)).to_have_text("3")
     finally:
         for context in contexts:
             close_checking_csp(context)
