@@ -337,3 +337,19 @@ def test_capped_text_search_lists_the_same_rows(viewer, make_job, monkeypatch) -
     context = views.list_context(QueryDict("q=gear&sort=priority"))
     assert context["count_is_capped"]
     assert [job.name for job in context["page"].items] == [f"Gear {n}" for n in range(5)]
+
+
+def test_skip_link_leads_to_the_results(client_for, viewer, jobs) -> None:
+    body = client_for(viewer).get(URL).content.decode()
+    assert body.index('href="#job-table"') < body.index('id="job-filters"')
+    assert '<div id="job-table" class="job-table" data-live-list tabindex="-1">' in body
+
+
+def test_row_actions_sit_in_a_table_cell_of_their_own(client_for, editor, jobs) -> None:
+    """The cell stays a cell (stripes, borders, alignment); a block inside lays out the buttons."""
+    body = client_for(editor).get(URL).content.decode()
+    job = jobs["Alpha"]
+    row = body[body.index(f'<tr id="job-{job.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert re.search(r'<td class="actions-col">\s*<div class="row-actions">', row)
+    assert f'data-live-job="{job.pk}" data-version="{job.version}"' in row
