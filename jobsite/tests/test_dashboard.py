@@ -306,3 +306,10 @@ def test_staff_see_the_cluster_as_the_cluster_page_does(
     cluster_page = client_for(admin_user).get("/cluster/").context
     for key in ("workers", "queued", "broker"):
         assert response.context["cluster"][key] == cluster_page[key]
+
+
+@pytest.mark.django_db
+def test_migrate_keeps_the_figures_schedule() -> None:
+    from django_q.models import Schedule
+
+    assert Schedule.objects.filter(name="jobsite-dashboard-figures").count() == 1
