@@ -256,8 +256,9 @@ def test_query_count_does_not_grow_with_rows(client_for, editor, admin_user, mon
     many = _list_queries(client, monkeypatch, 50)
     assert few == many
     # session, user, 2 x permissions, the page, capped count, printer choices, the selection
-    # bar's active printers
-    assert many == 8
+    # bar's active printers, and base.html's live parts (jobs/live.py): the change token and
+    # the user's finished runs to announce
+    assert many == 10
 
 
 def test_short_first_page_skips_the_count(client_for, editor, make_job) -> None:
