@@ -248,10 +248,14 @@ class Job(models.Model):
         touched, diff = self.assign_changes(changes, actor=actor, at=at, reason=reason)
         if not diff:
             return None
+        kind = self.event_kind(diff)
+        if kind == JobEvent.Kind.CANCELLED and self.cancellation_reason:
+            # Kept in the event too: the job's own field is cleared when it is reopened.
+            diff["cancellation_reason"] = ["", self.cancellation_reason]
         return self._write(
             touched,
             diff,
-            kind=self.event_kind(diff),
+            kind=kind,
             actor=actor,
             at=at,
             base_version=base_version,

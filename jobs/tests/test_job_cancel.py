@@ -48,7 +48,10 @@ def test_cancel_allowed_statuses(client_for, editor, make_job, status) -> None:
     assert job.cancellation_reason == "Customer withdrew"
     event = job.events.get()
     assert event.kind == "cancelled" and event.actor == editor
-    assert event.changes == {"status": [status, "cancelled"]}
+    assert event.changes == {
+        "status": [status, "cancelled"],
+        "cancellation_reason": ["", "Customer withdrew"],
+    }
 
 
 @pytest.mark.parametrize("status", [s for s in JobStatus.values if not can_cancel(s)])

@@ -418,3 +418,13 @@ def test_history_shows_the_cancellation_reason(client_for, editor, job) -> None:
     body = client_for(editor).get(job.get_absolute_url()).content.decode()
     history = body[body.index("<h2>History</h2>") :]
     assert "Reason: “Customer withdrew”" in history
+    assert "cancellation_reason" not in history  # shown as the reason, not as a change
+
+
+def test_history_keeps_the_reason_after_the_job_is_reopened(client_for, editor, job) -> None:
+    job.cancel(actor=editor, origin="ui", reason="Customer withdrew")
+    job.apply_changes({"status": "pending"}, actor=editor, origin="ui")
+    job.refresh_from_db()
+    assert job.cancellation_reason == ""
+    body = client_for(editor).get(job.get_absolute_url()).content.decode()
+    assert "Reason: “Customer withdrew”" in body[body.index("<h2>History</h2>") :]

@@ -81,6 +81,7 @@ def test_cancel_records_who_and_why(editor, make_job) -> None:
     assert job.status == "cancelled" and job.cancelled_by == editor
     assert job.cancellation_reason == "customer called" and job.cancelled_at is not None
     assert event.kind == "cancelled"
+    assert event.changes["cancellation_reason"] == ["", "customer called"]
 
 
 def test_cancel_refused_for_completed_job(editor, make_job) -> None:
