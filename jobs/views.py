@@ -462,7 +462,10 @@ def bulk_run_list(request: HttpRequest) -> TemplateResponse:
 @permission_required("jobs.view_job")
 def bulk_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The run's page: progress while it runs (polled), the report at the end."""
+    from jobs.live import mark_seen  # jobs.live builds on this module
+
     run = _run_for(pk)
+    mark_seen(request, run)  # seen finishing here: no toast for it elsewhere
     context = {"run": run, "skip_reasons": skip_reasons(run)}
     if request.htmx and not request.htmx.boosted:
         response = TemplateResponse(request, "jobs/bulk_run_detail.html#live", context)

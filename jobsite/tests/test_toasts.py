@@ -124,3 +124,18 @@ def test_with_nothing_finished_a_page_asks_once_and_writes_no_session(client_for
     assert not [
         q for q in queries if q["sql"].startswith("UPDATE") and "django_session" in q["sql"]
     ]
+
+
+def test_a_bulk_run_seen_finished_on_its_own_page_is_not_announced(client_for, editor) -> None:
+    client = client_for(editor)
+    client.get(LIST)
+    run = BulkRun.objects.create(
+        action=BulkAction.SET_PRIORITY,
+        new_priority=3,
+        created_by=editor,
+        status=RunStatus.COMPLETED,
+        completed_at=timezone.now(),
+        changed_count=40,
+    )
+    assert client.get(run.get_absolute_url()).status_code == 200
+    assert toasts_of(client.get(LIST).content.decode()) == []
