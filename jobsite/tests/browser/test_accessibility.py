@@ -99,6 +99,7 @@ def go(path: str) -> Callable[[Page, dict], None]:
 
 PAGES: dict[str, Callable[[Page, dict], None]] = {
     "login": go("/login/"),
+    "dashboard": go("/"),
     "jobs-list": go("/jobs/"),
     "job-detail": lambda page, site: page.goto(f"/jobs/{site['job_id']}/"),
     "job-edit-dialog": open_edit_dialog,
