@@ -123,6 +123,10 @@ def test_cancel_with_a_reason_skips_jobs_that_may_not_be_cancelled(editor: User)
         (S.CANCELLED, "printer broke", editor.pk)
     }
     assert set(bulk_events(run).values_list("kind", flat=True)) == {"cancelled"}
+    assert bulk_events(run).first().changes == {
+        "status": ["pending", "cancelled"],
+        "cancellation_reason": ["", "printer broke"],
+    }
     done.refresh_from_db()
     gone.refresh_from_db()
     assert (done.version, gone.version) == (1, 1)
