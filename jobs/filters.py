@@ -168,6 +168,16 @@ class JobFilter(django_filters.FilterSet):
                 return counted
         return self.qs.select_related(None).order_by().values("pk")[: cap + 1].count()
 
+    @property
+    def counts_slowly(self) -> bool:
+        """Whether counting the matches may take longer than listing a page: a text search,
+        whose count gathers its matches from the text index and, on PostgreSQL, reads each
+        one (a common word: every tenth job, and the count stops only at 10,001). The list
+        shows its page first and fetches such a count after (views.job_count)."""
+        return any(
+            search.KEYS[term.key].text_column is not None for term in self.search_query.terms
+        )
+
     @cached_property
     def parts(self) -> list[Q]:
         """One condition per status when the filter chooses several (and nothing else rules

@@ -6,6 +6,7 @@ app_name = "jobs"
 urlpatterns = [
     path("", views.job_list, name="list"),
     path("live/", live.jobs_list_poll, name="live"),
+    path("count/", views.job_count, name="count"),
     path("bulk-status/", views.job_bulk_status, name="bulk-status"),
     path("bulk-runs/", views.bulk_run_list, name="bulk-runs"),
     path("bulk-runs/new/", views.bulk_run_confirm, name="bulk-run-new"),

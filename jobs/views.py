@@ -134,7 +134,13 @@ def list_context(params: QueryDict) -> dict[str, Any]:
     )
     return {
         "filter": filterset,
-        **_page_context(filterset.qs, params, count=filterset.count, parts=filterset.parts),
+        **_page_context(
+            filterset.qs,
+            params,
+            count=filterset.count,
+            parts=filterset.parts,
+            count_later=filterset.counts_slowly,
+        ),
         "headers": _sort_headers(params),
         "params": params,
         "sort": params.get("sort", ""),
@@ -166,11 +172,13 @@ def _page_context(
     *,
     count: Callable[[int], int],
     parts: Sequence[Q] = (),
+    count_later: bool = False,
 ) -> dict[str, Any]:
     """The page the cursor points at (the first page without one, or with one that is not
     valid, saying so), the capped count (`count(cap)`: JobFilter.count, which counts a text
     search in its index), and the links' query strings. An old bookmark's `page` number
-    shows the first page."""
+    shows the first page. With `count_later`, a count the first page does not give is left
+    out (None): the page fetches it from job_count once shown."""
     sort = current_sort(params)
     cursor = params.get("cursor") or None
     cursor_error = ""
@@ -179,8 +187,11 @@ def _page_context(
     except InvalidCursor as error:
         cursor, cursor_error = None, str(error)
         page = paginate(jobs, sort=sort, limit=PAGE_SIZE, parts=parts)
+    matches: int | None
     if cursor is None and not page.has_next:
         matches = len(page.items)  # the first page holds every match: no COUNT needed
+    elif count_later:
+        matches = None
     else:
         matches = count(COUNT_CAP)
     filters = filter_params(params)
@@ -189,7 +200,7 @@ def _page_context(
         "cursor": cursor,
         "cursor_error": cursor_error,
         "count": matches,
-        "count_is_capped": matches > COUNT_CAP,
+        "count_is_capped": matches is not None and matches > COUNT_CAP,
         "filter_query": filters.urlencode(),
         "last_cursor": last_page_cursor(sort),
     }
@@ -204,6 +215,18 @@ def job_list(request: HttpRequest) -> TemplateResponse:
     response = TemplateResponse(request, template, list_context(request.GET))
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+@require_GET
+@login_required
+@permission_required("jobs.view_job")
+def job_count(request: HttpRequest) -> TemplateResponse:
+    """The capped count of the jobs the list's query string selects: what a list page that
+    left its count out (a text search) fetches once it is shown."""
+    filterset = JobFilter(filter_params(request.GET), queryset=Job.objects.all())
+    context = {"filter": filterset, "count": filterset.count(COUNT_CAP)}
+    context["count_is_capped"] = context["count"] > COUNT_CAP
+    return TemplateResponse(request, "jobs/job_list.html#count", context)
 
 
 @require_GET

@@ -226,3 +226,12 @@ def test_cancel_a_job_with_a_reason(page: Page, live_app, make_jobs, screenshot)
     expect(facts).to_contain_text("by demo: Customer withdrew the order")
     expect(page.locator(".history")).to_contain_text("status: running → cancelled")
     screenshot(page, "09-job-detail")
+
+
+def test_a_text_search_fills_in_its_count_after_the_page(page: Page, make_jobs) -> None:
+    make_jobs("Countjob", [{"priority": 1}] * (PAGE_SIZE + 3))
+    page.goto("/jobs/?q=countjob")
+    expect(rows(page)).to_have_count(PAGE_SIZE)
+    expect(page.locator("#result-count")).to_have_text(
+        re.compile(rf"^\s*{PAGE_SIZE + 3} jobs\s+match these filters\s*$")
+    )
