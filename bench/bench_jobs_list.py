@@ -39,9 +39,8 @@ from typing import Any
 
 from harness import (
     load_average,
-    postgres_reachable,
     print_result,
-    run_child,
+    run_on_databases,
     setup_django,
     throwaway_postgres,
 )
@@ -561,16 +560,8 @@ def main() -> None:
     print(f"Load average at start: {load_average()}  ({os.cpu_count()} CPUs)")
     work = Path(tempfile.mkdtemp(prefix="jobsite-bench-list-"))
     common = ["--work", str(work), "--rows", str(args.rows), "--repeat", str(args.repeat)]
-    results: dict[str, dict[str, Any]] = {}
     try:
-        if args.db in ("sqlite", "both"):
-            results["SQLite"] = run_child(__file__, "--child", "sqlite", *common)
-        if args.db in ("postgres", "both"):
-            why_not = postgres_reachable()
-            if why_not:
-                print(f"PostgreSQL skipped: the server is not reachable ({why_not}).")
-            else:
-                results["PostgreSQL"] = run_child(__file__, "--child", "postgres", *common)
+        results = run_on_databases(__file__, args.db, *common)
         report(results, args.rows, args.repeat)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -129,3 +129,19 @@ def sample_while_processing(
             measures.append(measure())
         time.sleep(every)
     return measures
+
+
+def run_on_databases(script: str, db: str, *extra: str) -> dict[str, dict]:
+    """`script`'s child run on SQLite and/or PostgreSQL (`db`: sqlite, postgres or both), each
+    in a fresh process with `--child <database>` and `extra`; their results by database. The
+    PostgreSQL run is skipped with a note when the server does not answer."""
+    results: dict[str, dict] = {}
+    if db in ("sqlite", "both"):
+        results["SQLite"] = run_child(script, "--child", "sqlite", *extra)
+    if db in ("postgres", "both"):
+        why_not = postgres_reachable()
+        if why_not:
+            print(f"PostgreSQL skipped: the server is not reachable ({why_not}).")
+        else:
+            results["PostgreSQL"] = run_child(script, "--child", "postgres", *extra)
+    return results
