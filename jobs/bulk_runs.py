@@ -633,10 +633,7 @@ class BatchPlan:
         touched, diff = job.assign_changes(
             changes_for(self.run), actor=self.run.created_by, at=self.at, reason=self.run.reason
         )
-        kind = job.event_kind(diff)
-        if kind == JobEvent.Kind.CANCELLED and job.cancellation_reason:
-            # As Job.apply_changes records it: the job's own field is cleared on reopening.
-            diff["cancellation_reason"] = ["", job.cancellation_reason]
+        kind, diff = job.event_record(diff)
         return Decision(
             None,
             new_values=tuple((name, getattr(job, name)) for name in sorted(touched)),

@@ -248,10 +248,7 @@ class Job(models.Model):
         touched, diff = self.assign_changes(changes, actor=actor, at=at, reason=reason)
         if not diff:
             return None
-        kind = self.event_kind(diff)
-        if kind == JobEvent.Kind.CANCELLED and self.cancellation_reason:
-            # Kept in the event too: the job's own field is cleared when it is reopened.
-            diff["cancellation_reason"] = ["", self.cancellation_reason]
+        kind, diff = self.event_record(diff)
         return self._write(
             touched,
             diff,
@@ -294,6 +291,15 @@ class Job(models.Model):
         if self.status == JobStatus.CANCELLED:
             return JobEvent.Kind.CANCELLED
         return JobEvent.Kind.STATUS_CHANGED
+
+    def event_record(self, diff: dict[str, list[Any]]) -> tuple[str, dict[str, list[Any]]]:
+        """The kind and the changes of the event recording `diff`, once assigned: a
+        cancellation keeps its reason in its event too, since the job's own field is cleared
+        when the job is reopened."""
+        kind = self.event_kind(diff)
+        if kind == JobEvent.Kind.CANCELLED and self.cancellation_reason:
+            diff = {**diff, "cancellation_reason": ["", self.cancellation_reason]}
+        return kind, diff
 
     def cancel(
         self,

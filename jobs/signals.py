@@ -9,7 +9,8 @@ import's batch), with keyword arguments:
   `bulk`).
 
 `bulk_items_processed` is sent after a bulk run's batch was committed, with keyword argument
-`outcomes`: a `collections.Counter` of outcome ("changed", or the skip reason's code) to count.
+`outcomes`: a `collections.Counter` of outcome to count: "changed", or a skip reason's code
+("gone", "no_longer_matches", "unchanged", "not_allowed"; jobs.bulk_runs).
 """
 
 from collections import Counter
