@@ -11,10 +11,13 @@ class ImportsConfig(AppConfig):
 
     def ready(self) -> None:
         from imports.importer import make_way_for_waiting
+        from imports.models import ImportEvent, ImportJob
         from imports.signals import import_status_changed
+        from jobs.runs import follow_runs
 
         post_migrate.connect(keep_schedules, sender=self)
         import_status_changed.connect(make_way_for_waiting, dispatch_uid="make_way_for_waiting")
+        follow_runs(ImportJob, ImportEvent, page="imports:detail")  # the live pages (jobs.live)
 
 
 def keep_schedules(*, using: str, apps: Apps | None = None, **kwargs: Any) -> None:

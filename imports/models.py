@@ -6,6 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
@@ -118,6 +119,14 @@ class ImportJob(BackgroundRun):
 
     def get_absolute_url(self) -> str:
         return reverse("imports:detail", args=[self.pk])
+
+    def announcement(self) -> str:
+        """`Import “jobs.csv” completed: 180 created, 20 updated, 3 errors.`"""
+        return (
+            f"Import “{self.original_filename}” {self.get_status_display().lower()}: "
+            f"{self.created_count:,} created, {self.updated_count:,} updated, "
+            f"{self.error_count:,} error{pluralize(self.error_count)}."
+        )
 
     # --- Progress, as the progress page and the CLI show it ---------------------------
     @property

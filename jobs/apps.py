@@ -10,7 +10,11 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from jobs.models import BulkRun, BulkRunEvent
+        from jobs.runs import follow_runs
+
         post_migrate.connect(keep_schedules, sender=self)
+        follow_runs(BulkRun, BulkRunEvent, page="jobs:bulk-run")  # the live pages (jobs.live)
 
 
 def keep_schedules(*, using: str, apps: Apps | None = None, **kwargs: Any) -> None:

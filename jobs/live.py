@@ -1,12 +1,12 @@
 """Live pages: the polls that keep an open jobs list, job page and edit dialog up to date, and
 the notices of finished runs ("toasts"). static/js/live.js drives them (docs/live.md).
 
-The change token. Every write of a job writes a JobEvent, and every status change of an import
-or a bulk run writes its run event, so the newest id of each of those three tables says whether
-anything changed: the token is the three ids, `<job event>.<import event>.<bulk run event>`
-(`0` for an empty table), read in ONE query of three `MAX(id)`, each answered by the primary
-key's index alone. A page carries the token it was rendered with (`data-live-token` on
-`<body>`); a poll sends it back.
+The change token. Every write of a job writes a JobEvent, and every status change of a run the
+live pages follow (jobs.runs.follow_runs: bulk runs, and imports, which the imports app
+registers) writes its run event, so the newest id of each of those tables says whether anything
+changed: the token is those ids, `<job event>.<run event>.<run event>` (`0` for an empty
+table), read in ONE query of `MAX(id)`s, each answered by the primary key's index alone. A page
+carries the token it was rendered with (`data-live-token` on `<body>`); a poll sends it back.
 
 The idle poll: `GET /jobs/live/?since=<token>&jobs=<id>:<version>,…&query=<list query string>`
 (the jobs list) or `GET /jobs/<id>/live/?since=<token>&version=<n>&view=detail|edit` (a job's
@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.apps import apps
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.db.models import Model
@@ -38,8 +37,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from jobs.filters import JobFilter
-from jobs.models import BulkRun, Job, JobEvent
-from jobs.runs import RunStatus
+from jobs.models import Job, JobEvent
+from jobs.runs import FOLLOWED_RUNS, RunStatus
 from jobs.views import PAGE_SIZE, filter_params, permission_required
 
 # New jobs are counted up to this many; more read as "1,000+".
@@ -51,9 +50,8 @@ NOTICE_CHANGES = 5
 ANNOUNCED_KEY = "live_announced_at"
 SEEN_KEY = "live_seen_runs"
 
-TOKEN_PATTERN = re.compile(r"\d{1,19}\.\d{1,19}\.\d{1,19}")
+TOKEN_PART = re.compile(r"\d{1,19}")
 JOB_VERSION_PATTERN = re.compile(r"(\d{1,19}):(\d{1,10})")
-EVENT_TABLES = (("jobs", "JobEvent"), ("imports", "ImportEvent"), ("jobs", "BulkRunEvent"))
 
 
 class BadPoll(ValueError):
@@ -61,9 +59,10 @@ class BadPoll(ValueError):
 
 
 def change_token() -> str:
-    """The newest id of each event table, `<job event>.<import event>.<bulk run event>`: one
-    query, three primary-key index look-ups."""
-    tables = [apps.get_model(app, model)._meta.db_table for app, model in EVENT_TABLES]
+    """The newest id of each event table, `<job event>.<run event>…` (the followed runs'
+    events in the order they were registered): one query, a primary-key look-up each."""
+    models = [JobEvent, *(kind.event_model for kind in FOLLOWED_RUNS)]
+    tables = [model._meta.db_table for model in models]
     quote = connection.ops.quote_name
     sql = "SELECT " + ", ".join(f"(SELECT MAX(id) FROM {quote(table)})" for table in tables)
     with connection.cursor() as cursor:
@@ -73,10 +72,12 @@ def change_token() -> str:
 
 
 def parse_token(raw: str, name: str = "since") -> str:
-    if not TOKEN_PATTERN.fullmatch(raw):
+    parts, count = raw.split("."), 1 + len(FOLLOWED_RUNS)
+    if len(parts) != count or not all(map(TOKEN_PART.fullmatch, parts)):
+        example = ".".join(["12"] + ["0"] * (count - 1))
         raise BadPoll(
-            f"'{name}' must be the change token the page was given (three numbers joined by "
-            f"dots, such as 12.3.0), not {raw[:40]!r}."
+            f"'{name}' must be the change token the page was given ({count} numbers joined"
+            f" by dots, such as {example}), not {raw[:40]!r}."
         )
     return raw
 
@@ -266,15 +267,17 @@ def announcements(request: HttpRequest) -> list[dict[str, str]]:
     since = _announced_at(request) if user.is_authenticated else None
     if since is None:
         return []
-    import_job = apps.get_model("imports", "ImportJob")
-    imports = import_job.objects.filter(created_by=user, completed_at__gt=since)
-    bulk_runs = BulkRun.objects.filter(created_by=user, completed_at__gt=since)
-    finished = (
-        imports.order_by().values("completed_at").union(bulk_runs.order_by().values("completed_at"))
-    )
-    if not finished[:1]:
+    mine = [
+        kind.model.objects.filter(created_by=user, completed_at__gt=since) for kind in FOLLOWED_RUNS
+    ]
+    if not mine:
         return []
-    runs: list[Any] = sorted([*imports, *bulk_runs], key=lambda run: run.completed_at)
+    moments = [runs.order_by().values("completed_at") for runs in mine]
+    if not moments[0].union(*moments[1:])[:1]:
+        return []
+    runs: list[Any] = sorted(
+        (run for finished in mine for run in finished), key=lambda run: run.completed_at
+    )
     if not runs:
         return []
     seen = set(request.session.get(SEEN_KEY, []))
@@ -292,22 +295,12 @@ def _own_run_key(request: HttpRequest) -> str:
     match = request.resolver_match
     if match is None or "pk" not in match.kwargs:
         return ""
-    labels = {"imports:detail": "imports.importjob", "jobs:bulk-run": "jobs.bulkrun"}
+    labels = {kind.page: kind.model._meta.label_lower for kind in FOLLOWED_RUNS}
     label = labels.get(match.view_name)
     return f"{label}:{match.kwargs['pk']}" if label else ""
 
 
 def toast_for(run: Any) -> Toast:
-    """`Import “jobs.csv” completed: 180 created, 20 updated, 3 errors.` linking to the run."""
-    status = RunStatus(run.status).label.lower()
-    if isinstance(run, BulkRun):
-        name = f"Bulk run {run.pk} ({run.action_label})"
-        figures = f"{run.changed_count:,} changed, {run.skipped_count:,} skipped"
-    else:
-        name = f"Import “{run.original_filename}”"
-        figures = (
-            f"{run.created_count:,} created, {run.updated_count:,} updated, "
-            f"{run.error_count:,} error{pluralize(run.error_count)}"
-        )
+    """The run's own announcement (`Import “jobs.csv” completed: …`), linking to the run."""
     level = "success" if run.status == RunStatus.COMPLETED else "error"
-    return Toast(f"{name} {status}: {figures}.", run.get_absolute_url(), level)
+    return Toast(run.announcement(), run.get_absolute_url(), level)

@@ -520,6 +520,13 @@ class BulkRun(BackgroundRun):
     def get_absolute_url(self) -> str:
         return reverse("jobs:bulk-run", args=[self.pk])
 
+    def announcement(self) -> str:
+        """`Bulk run 7 (set priority to 5) completed: 1,000 changed, 2 skipped.`"""
+        return (
+            f"Bulk run {self.pk} ({self.action_label}) {self.get_status_display().lower()}: "
+            f"{self.changed_count:,} changed, {self.skipped_count:,} skipped."
+        )
+
     @property
     def log_ids(self) -> dict[str, str]:
         return {"bulk_run_id": str(self.pk)}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -74,7 +75,7 @@ class BackgroundRun(models.Model):
     """The state of a run: status, lease, attempts, checkpoint, version, cancel request.
 
     A concrete run model sets `noun` (how messages name it) and implements `write_event`,
-    `progress_label` and `checkpoint_label`; it may extend `status_changed`.
+    `progress_label`, `checkpoint_label` and `announcement`; it may extend `status_changed`.
     """
 
     noun: ClassVar[str] = "run"
@@ -125,6 +126,10 @@ class BackgroundRun(models.Model):
     @property
     def checkpoint_label(self) -> str:
         """Where the checkpoint stands, for messages: "row 121"."""
+        raise NotImplementedError
+
+    def announcement(self) -> str:
+        """How a toast announces the finished run to the user who started it."""
         raise NotImplementedError
 
     def status_changed(self, *, old_status: str, new_status: str, actor: Any) -> None:
@@ -290,3 +295,28 @@ def _cancel_message(reason: str, *, requested: bool = False) -> str:
         "Cancel requested; the worker stops after the current batch." if requested else "Cancelled."
     )
     return f"{text} Reason: {reason}" if reason else text
+
+
+# --- Runs the live pages follow ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FollowedRuns:
+    """A kind of background run the live pages follow (jobs.live): the run model, its run
+    event model (a new event moves the change token) and the URL name of a run's page."""
+
+    model: type[BackgroundRun]
+    event_model: type[models.Model]
+    page: str
+
+
+FOLLOWED_RUNS: list[FollowedRuns] = []
+
+
+def follow_runs(model: type[BackgroundRun], event_model: type[models.Model], page: str) -> None:
+    """Let the live pages follow a kind of run: its status changes move their change token,
+    and a user's finished run is announced to them. Each app registers its own in its
+    AppConfig.ready (jobs: bulk runs; imports: imports), so that jobs knows nothing of imports."""
+    kind = FollowedRuns(model, event_model, page)
+    if kind not in FOLLOWED_RUNS:
+        FOLLOWED_RUNS.append(kind)
