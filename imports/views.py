@@ -32,7 +32,7 @@ from imports.forms import ImportCancelForm, ImportListFilterForm, UploadForm
 from imports.intake import create_import, hold_upload, release_held_upload
 from imports.models import ImportJob, ImportNotCancellable, ImportStatus
 from jobs.csv_safety import formula_safe_csv_lines
-from jobs.live import announcements, mark_seen
+from jobs.toasts import announcements, mark_seen
 
 LIST_PAGE_SIZE = 25
 ERRORS_PAGE_SIZE = 50

@@ -53,6 +53,7 @@ from jobs.paging import (
 from jobs.runs import RunNotCancellable, RunStatus
 from jobs.status import ALLOWED_TRANSITIONS, InvalidTransition, JobStatus
 from jobs.templatetags.jobs_tags import can_reopen, change_value
+from jobs.toasts import mark_seen
 
 View = Callable[..., HttpResponse]
 MESSAGE_LEVELS = {"success": messages.SUCCESS, "info": messages.INFO, "error": messages.ERROR}
@@ -485,8 +486,6 @@ def bulk_run_list(request: HttpRequest) -> TemplateResponse:
 @permission_required("jobs.view_job")
 def bulk_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The run's page: progress while it runs (polled), the report at the end."""
-    from jobs.live import mark_seen  # jobs.live builds on this module
-
     run = _run_for(pk)
     mark_seen(request, run)  # seen finishing here: no toast for it elsewhere
     context = {"run": run, "skip_reasons": skip_reasons(run)}

@@ -4,7 +4,8 @@ the user's runs that finished while they were elsewhere (jobs/live.py)."""
 from django import template
 from django.http import HttpRequest
 
-from jobs.live import announcements, change_token
+from jobs.live import change_token
+from jobs.toasts import announcements
 
 register = template.Library()
 

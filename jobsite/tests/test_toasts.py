@@ -1,4 +1,4 @@
-"""Toasts of finished runs (jobs/live.py, base.html's run_toasts): a user's import or bulk run
+"""Toasts of finished runs (jobs/toasts.py, base.html's run_toasts): a user's import or bulk run
 that finished while they were elsewhere is announced once, on their next page or poll, linking
 to it; never on the run's own page, never someone else's, nothing from before the login."""
 
