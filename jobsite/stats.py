@@ -7,7 +7,7 @@ cache, renewed by the `jobsite-dashboard-figures` schedule every minute on the c
 a view when the snapshot is missing or older than `MAX_AGE` (no cluster running). Renewing
 counts again only when a job was written since (the newest JobEvent id moved: every write of
 a job writes one) or the clock entered another hour; otherwise it confirms the snapshot with
-one look at that id. A snapshot that was cheap to take (a small database) is taken again on
+one look at that id. Figures of a small database (`LIVE_BELOW_JOBS`) are counted again on
 every view: its dashboard is always live. A changed job therefore shows within `MAX_AGE`; a
 job deleted without an event (the admin's delete) within the hour.
 
@@ -41,8 +41,10 @@ from jobs.status import JobStatus
 HOURS = 24
 DAYS = 30
 MAX_AGE = timedelta(seconds=90)
-# A snapshot that took less than this is taken again on every view: the dashboard is live.
-LIVE_BELOW_SECONDS = 0.025
+# Figures of fewer jobs than this (a few milliseconds to count) are counted again on every
+# view: a small site's dashboard is always live. By the number of jobs, not the time the last
+# count took, so that a busy moment does not turn a small site's dashboard stale.
+LIVE_BELOW_JOBS = 20_000
 SNAPSHOT_KEY = "jobsite:dashboard-figures:v2"
 SCHEDULE_NAME = "jobsite-dashboard-figures"
 SCHEDULE_FUNC = "jobsite.tasks.refresh_job_figures_task"
@@ -208,7 +210,7 @@ def current() -> JobFigures:
     """The snapshot while it is fresh; renewed when stale; counted again when missing or
     cheap to count."""
     figures = _snapshot()
-    if figures is None or figures.seconds < LIVE_BELOW_SECONDS:
+    if figures is None or figures.total < LIVE_BELOW_JOBS:
         return refresh(recount=True)
     if figures.is_stale(timezone.now()):
         return refresh()

@@ -171,7 +171,7 @@ def test_a_fresh_snapshot_is_shown_until_it_is_older_than_max_age(
     """With a large database (counting is not cheap) the view shows the schedule's
     snapshot; once that is MAX_AGE old the view renews it, and a job written since (a new
     JobEvent) is counted again."""
-    monkeypatch.setattr(stats, "LIVE_BELOW_SECONDS", 0)
+    monkeypatch.setattr(stats, "LIVE_BELOW_JOBS", 0)
     job = Job.objects.create(name="Watched", status=JobStatus.RUNNING)
     client = client_for(viewer)
     refresh_job_figures_task()
@@ -202,7 +202,7 @@ def test_renewing_counts_again_only_after_a_write_or_in_another_hour() -> None:
 def test_cheap_figures_are_counted_on_every_view(
     client_for: Callable[..., Client], viewer: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stats, "LIVE_BELOW_SECONDS", float("inf"))
+    monkeypatch.setattr(stats, "LIVE_BELOW_JOBS", 1_000_000)
     client = client_for(viewer)
     refresh_job_figures_task()
     Job.objects.create(name="New", status=JobStatus.SCHEDULED)  # without a JobEvent, even
