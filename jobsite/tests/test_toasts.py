@@ -25,6 +25,18 @@ def finish_import(user, status=RunStatus.COMPLETED, **fields):
     )
 
 
+def finish_bulk_run(user, **fields):
+    return BulkRun.objects.create(
+        action=BulkAction.SET_PRIORITY,
+        new_priority=3,
+        created_by=user,
+        status=RunStatus.COMPLETED,
+        completed_at=timezone.now(),
+        changed_count=40,
+        **fields,
+    )
+
+
 def toasts_of(html: str) -> list[str]:
     return [part.split("</a>")[0] for part in html.split('data-live-toast><a href="')[1:]]
 
@@ -49,15 +61,7 @@ def test_a_failed_run_is_an_error_toast_and_a_bulk_run_is_announced(client_for, 
     client = client_for(editor)
     client.get(LIST)
     finish_import(editor, status=RunStatus.FAILED, original_filename="bad.csv")
-    run = BulkRun.objects.create(
-        action=BulkAction.SET_PRIORITY,
-        new_priority=3,
-        created_by=editor,
-        status=RunStatus.COMPLETED,
-        completed_at=timezone.now(),
-        changed_count=40,
-        skipped_count=2,
-    )
+    run = finish_bulk_run(editor, skipped_count=2)
     html = client.get(LIST).content.decode()
     assert 'class="toast toast-run toast-error" data-live-toast><a href="' in html
     assert "Import “bad.csv” failed" in html
@@ -129,13 +133,6 @@ def test_with_nothing_finished_a_page_asks_once_and_writes_no_session(client_for
 def test_a_bulk_run_seen_finished_on_its_own_page_is_not_announced(client_for, editor) -> None:
     client = client_for(editor)
     client.get(LIST)
-    run = BulkRun.objects.create(
-        action=BulkAction.SET_PRIORITY,
-        new_priority=3,
-        created_by=editor,
-        status=RunStatus.COMPLETED,
-        completed_at=timezone.now(),
-        changed_count=40,
-    )
+    run = finish_bulk_run(editor)
     assert client.get(run.get_absolute_url()).status_code == 200
     assert toasts_of(client.get(LIST).content.decode()) == []
