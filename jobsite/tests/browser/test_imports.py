@@ -200,7 +200,9 @@ def test_cancel_a_large_import_mid_way(page: Page, live_app, tmp_path: Path, scr
     modal.get_by_label("Reason").fill("Wrong file")
     modal.get_by_role("button", name="Cancel import", exact=True).click()
     expect(modal).to_be_hidden()
-    expect(page.locator("#toasts")).to_contain_text("Cancel")
+    # "Cancel requested: …", or "Import cancelled." when the worker's lease ran out meanwhile
+    # (a busy machine): either way the import ends cancelled, below.
+    expect(page.locator("#toasts")).to_contain_text(re.compile("cancel", re.IGNORECASE))
     assert browser_dialogs == []
 
     status = page.locator("#import-live .import-status")
