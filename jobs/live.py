@@ -127,7 +127,7 @@ def jobs_list_poll(request: HttpRequest) -> HttpResponse:
         return idle()
     current = dict(Job.objects.filter(pk__in=shown).values_list("pk", "version"))
     changed = [pk for pk, version in current.items() if shown[pk] != version]
-    jobs = Job.objects.select_related("printer", "updated_by").filter(pk__in=changed)
+    jobs = Job.objects.for_list().filter(pk__in=changed)
     rows = {
         str(job.pk): render_to_string("jobs/job_list.html#row", {"job": job}, request=request)
         for job in jobs

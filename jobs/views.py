@@ -130,9 +130,7 @@ def _sort_headers(params: QueryDict) -> list[dict[str, Any]]:
 
 def list_context(params: QueryDict) -> dict[str, Any]:
     """The jobs table for the filters, sort and cursor in `params` (a query string)."""
-    filterset = JobFilter(
-        filter_params(params), queryset=Job.objects.select_related("printer", "updated_by")
-    )
+    filterset = JobFilter(filter_params(params), queryset=Job.objects.for_list())
     return {
         "filter": filterset,
         **_page_context(
@@ -688,7 +686,7 @@ def _saved(request: HttpRequest, job: Job, message: str, *, level: str = "succes
         response = TemplateResponse(request, "jobs/job_detail.html#live", _detail_context(job))
         retarget(response, "#job-live")
     else:
-        job = Job.objects.select_related("printer", "updated_by").get(pk=job.pk)
+        job = Job.objects.for_list().get(pk=job.pk)
         response = TemplateResponse(request, "jobs/job_list.html#row", {"job": job})
         retarget(response, f"#job-{job.pk}")
     reswap(response, "outerHTML")

@@ -39,5 +39,15 @@ def test_when_reads_as_an_age_with_the_local_time_as_title() -> None:
     assert f'title="{timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")} CE' in html
 
 
+@override_settings(TIME_ZONE="Europe/Berlin")
+def test_when_reads_as_the_local_date_after_a_week() -> None:
+    moment = timezone.now() - timedelta(days=8)
+    html = str(when(moment))
+    local = timezone.localtime(moment)
+    assert f">{local.strftime('%Y-%m-%d')}</time>" in html
+    assert "ago" not in html
+    assert "6\xa0days ago" in str(when(timezone.now() - timedelta(days=6)))
+
+
 def test_when_of_nothing_is_a_dash() -> None:
     assert when(None) == "—"
