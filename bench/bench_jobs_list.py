@@ -381,14 +381,20 @@ class NullWriter(io.TextIOBase):
         return len(text)
 
 
+def newest_first():
+    """Every job, newest first: what the export writes (the list's default sort)."""
+    from jobs.models import Job
+    from jobs.paging import sorted_by
+
+    return sorted_by(Job.objects.all(), "-updated")
+
+
 def export_rates(repeat: int) -> dict[str, Any]:
     """Rows/s of `jobs.export.write_csv` / `write_jsonl` over every job, newest first, and of
     a plain csv.writer over the same value tuples (no formula guard) as the anchor."""
     from jobs import export
-    from jobs.models import Job
-    from jobs.paging import sorted_by
 
-    queryset = sorted_by(Job.objects.all(), "-updated")
+    queryset = newest_first()
     result: dict[str, Any] = {}
     for name, write in (("csv", export.write_csv), ("jsonl", export.write_jsonl)):
         runs = []
@@ -420,10 +426,8 @@ def export_peak_bytes(rows: int | None) -> int:
     """The peak of Python's allocations (tracemalloc) while `jobs.export.write_csv` writes
     the newest `rows` jobs (None: every job)."""
     from jobs import export
-    from jobs.models import Job
-    from jobs.paging import sorted_by
 
-    queryset = sorted_by(Job.objects.all(), "-updated")
+    queryset = newest_first()
     if rows is not None:
         queryset = queryset[:rows]
     tracemalloc.start()
