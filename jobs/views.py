@@ -146,7 +146,7 @@ def list_context(params: QueryDict) -> dict[str, Any]:
         "statuses": _status_choices(),
         "bulk_max": MAX_ITEMS,
         "bulk_actions": BulkAction.choices,
-        "active_printers": Printer.objects.filter(is_active=True),
+        "active_printers": [printer for printer in filterset.printers if printer.is_active],
     }
 
 

@@ -255,10 +255,22 @@ def test_query_count_does_not_grow_with_rows(client_for, editor, admin_user, mon
     few = _list_queries(client, monkeypatch, 5)
     many = _list_queries(client, monkeypatch, 50)
     assert few == many
-    # session, user, 2 x permissions, the page, capped count, printer choices, the selection
-    # bar's active printers, and base.html's live parts (jobs/live.py): the change token and
-    # the user's finished runs to announce
-    assert many == 10
+    # session, user, 2 x permissions, the page, capped count, the printers (the filter's
+    # choices, which the selection bar's active printers reuse), and base.html's live parts
+    # (jobs/live.py): the change token and the user's finished runs to announce
+    assert many == 9
+
+
+def test_filter_offers_every_printer_and_the_bar_the_active_ones(client_for, editor, jobs) -> None:
+    Printer.objects.create(name="Retired Mk2", is_active=False)
+    body = client_for(editor).get(URL).content.decode()
+
+    def select(opening: str) -> str:
+        return re.search(f'<select name="printer" {opening}.*?</select>', body, re.S).group()
+
+    assert "Retired Mk2" in select('id="filter-printer"')
+    bar = select('aria-label="Printer to assign"')
+    assert "Bambu X1" in bar and "Retired Mk2" not in bar
 
 
 def test_short_first_page_skips_the_count(client_for, editor, make_job) -> None:
