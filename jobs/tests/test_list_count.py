@@ -36,6 +36,14 @@ def test_a_text_search_shows_its_page_and_fetches_its_count(client_for, viewer, 
     assert f"{(PAGE_SIZE + 5) // 3} jobs" in answer
 
 
+def test_the_selection_bar_offers_every_match_before_the_count_is_known(
+    client_for, editor, gears
+) -> None:
+    html = client_for(editor).get(LIST, {"q": "gear"}).content.decode()
+    assert "Select all jobs matching these filters" in html
+    assert 'data-select-matching data-count=""' in html and "None" not in html
+
+
 def test_other_filters_and_a_single_page_are_counted_at_once(client_for, viewer, gears) -> None:
     client = client_for(viewer)
     html = client.get(LIST, {"status": "pending"}).content.decode()  # more than a page

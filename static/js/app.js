@@ -163,7 +163,7 @@
     const all = Boolean(matching && matching.checked);
     boxes.forEach(function (box) { box.disabled = all; });
     output.textContent = all
-      ? "All " + matching.dataset.count + " matching selected"
+      ? "All " + (matching.dataset.count ? matching.dataset.count + " " : "") + "matching selected"
       : ids.length ? ids.length + " selected" : "Tick jobs to change them";
     const clear = document.querySelector("[data-clear-selection]");
     if (clear) clear.hidden = all || ids.length === 0;
