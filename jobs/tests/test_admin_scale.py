@@ -13,6 +13,7 @@ from imports.models import ImportErrorRecord, ImportJob
 from jobs import admin as jobs_admin
 from jobs.models import Job, JobEvent, Printer
 from jobs.paging import CappedPaginator
+from jobs.tests.plans import query_plan
 
 pytestmark = pytest.mark.django_db
 JOBS = reverse("admin:jobs_job_changelist")
@@ -123,11 +124,7 @@ def test_job_search_asks_the_index(client_for, admin_user) -> None:
         assert any("job_search" in sql and "MATCH" in sql for sql in queries)
         return
     page = next(sql for sql in queries if "UPPER(" in sql and "ORDER BY" in sql)
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_indexscan = off")
-        cursor.execute(f"EXPLAIN {page}")
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+    plan = query_plan(page, without=("seqscan", "indexscan"))
     assert "job_file_name_trgm_idx" in plan, plan
 
 

@@ -8,11 +8,11 @@ import uuid
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.management import call_command
-from django.db import connection
 from django.urls import reverse
 
 from jobs.bulk import bulk_update_status
 from jobs.models import Job, JobEvent, changed_from
+from jobs.tests.plans import query_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -219,12 +219,5 @@ def test_a_bad_import_or_origin_shows_no_jobs_and_says_why(
 
 def test_the_import_filter_reads_the_origin_index(by_origin) -> None:
     jobs = Job.objects.filter(changed_from(["import"], refs=[by_origin["refs"][0]])).values("pk")
-    sql, params = jobs.query.sql_with_params()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL enable_seqscan = off")  # a table this small is read whole
-            cursor.execute(f"EXPLAIN {sql}", params)
-        else:
-            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-        plan = " ".join(str(row) for row in cursor.fetchall())
+    plan = query_plan(*jobs.query.sql_with_params(), without=("seqscan",))
     assert "jobevent_origin_job_idx" in plan
