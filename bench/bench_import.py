@@ -72,6 +72,7 @@ COLUMNS = (
 )
 BATCH = 1000  # plain bulk_create's batch; the raw baselines use the import's own
 RENAMED = 3  # the file variant that renames every job
+SEARCH_MIGRATION = "jobs.migrations.0003_job_search"  # its statements make and drop the index
 
 
 # --- The files ---------------------------------------------------------------------------
@@ -140,29 +141,25 @@ def clear_jobs() -> None:
 
 
 def drop_search_index() -> None:
-    """Drop the text-search index: its triggers on SQLite, its GIN indexes on PostgreSQL."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            for event in ("insert", "update", "delete"):
-                cursor.execute(f"DROP TRIGGER IF EXISTS job_search_after_{event}")
-        else:
-            for column in ("name", "customer_name", "reference", "file_name"):
-                cursor.execute(f"DROP INDEX IF EXISTS job_{column}_trgm_idx")
+    """Drop the text-search index as its migration's reverse does: its triggers on SQLite
+    (the FTS5 table stays, unchanged by the writes that follow), its GIN indexes on
+    PostgreSQL."""
+    migration = importlib.import_module(SEARCH_MIGRATION)
+    _run_statements(sqlite=migration.SQLITE_BACKWARD[:-1], postgresql=migration.POSTGRESQL_BACKWARD)
 
 
 def restore_search_index() -> None:
-    """Create the text-search index again, as its migration does, over an empty jobs table."""
+    """Create the text-search index again, as its migration does, over an empty jobs table:
+    on SQLite its triggers, then a rebuild of the FTS5 table kept by drop_search_index."""
+    migration = importlib.import_module(SEARCH_MIGRATION)
+    _run_statements(sqlite=migration.SQLITE_FORWARD[1:], postgresql=migration.POSTGRESQL_FORWARD)
+
+
+def _run_statements(*, sqlite: list[str], postgresql: list[str]) -> None:
     from django.db import connection
 
-    migration = importlib.import_module("jobs.migrations.0003_job_search")
-    if connection.vendor == "sqlite":
-        statements = migration.SQLITE_FORWARD[1:]  # the triggers; the table itself stays
-    else:
-        statements = migration.POSTGRESQL_FORWARD
     with connection.cursor() as cursor:
-        for statement in statements:
+        for statement in sqlite if connection.vendor == "sqlite" else postgresql:
             cursor.execute(statement)
 
 
